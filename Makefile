@@ -1,0 +1,49 @@
+# Makefile — `make` builds every program that builds on this machine; `make test` runs all CPU tests and
+# compile-checks every .cu file for sm_90 and sm_80; `make gpucheck` / `make bench` run on a GPU machine.
+# Header-only C++: each program is one .cpp (or .cu) that includes what it needs from llmc/ and dev/.
+
+CXX      ?= g++
+CXXFLAGS ?= -O2 -march=x86-64-v2 -std=c++17 -Wall -Wextra -Werror -fopenmp -I.
+NVCC     ?= nvcc
+# sm_90 (H100/H200) and sm_80 (A100) machine code plus compute_90 PTX for newer chips; never nvcc's default.
+NVCC_GENCODE ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=sm_80 \
+                -gencode arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O3 -std=c++17 --use_fast_math -I. -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror,-fopenmp
+NVCC_LIBS ?= -lcublasLt -lcublas -lgomp
+
+BUILD := build
+TEST_SRCS  := $(wildcard dev/test/test_*.cpp)
+TOOL_SRCS  := dev/data/prepare.cpp dev/data/inspect.cpp dev/cpu/train_cpu.cpp
+TOOL_SRCS  := $(wildcard $(TOOL_SRCS))
+CU_SRCS    := $(wildcard *.cu dev/cuda/*.cu)
+TEST_BINS  := $(patsubst dev/test/%.cpp,$(BUILD)/%,$(TEST_SRCS))
+TOOL_BINS  := $(patsubst %.cpp,$(BUILD)/%,$(notdir $(TOOL_SRCS)))
+CU_OBJS    := $(patsubst %.cu,$(BUILD)/cucheck/%.o,$(CU_SRCS))
+HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h)
+
+.PHONY: all test cudacheck gpucheck bench clean
+all: $(TOOL_BINS) $(TEST_BINS)
+
+$(BUILD)/%: dev/test/%.cpp $(HEADERS) | $(BUILD)
+	$(CXX) $(CXXFLAGS) $< -o $@
+$(BUILD)/prepare: dev/data/prepare.cpp $(HEADERS) | $(BUILD)
+	$(CXX) $(CXXFLAGS) $< -o $@ -lpthread
+$(BUILD)/inspect: dev/data/inspect.cpp $(HEADERS) | $(BUILD)
+	$(CXX) $(CXXFLAGS) $< -o $@
+$(BUILD)/train_cpu: dev/cpu/train_cpu.cpp $(HEADERS) | $(BUILD)
+	$(CXX) $(CXXFLAGS) -O3 $< -o $@
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# Every .cu must compile for both targets with warnings as errors (CI has no GPU, so this is its GPU check).
+$(BUILD)/cucheck/%.o: %.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(NVCC_GENCODE) -c $< -o $@
+cudacheck: $(CU_OBJS)
+	@echo "cudacheck: $(words $(CU_SRCS)) .cu file(s) compiled for sm_90 and sm_80"
+
+test: all cudacheck
+	bash dev/test/run_tests.sh
+
+clean:
+	rm -rf $(BUILD)
