@@ -21,13 +21,13 @@ TOOL_BINS  := $(patsubst %.cpp,$(BUILD)/%,$(notdir $(TOOL_SRCS)))
 CU_OBJS    := $(patsubst %.cu,$(BUILD)/cucheck/%.o,$(CU_SRCS))
 HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h)
 
-.PHONY: all test cudacheck gpucheck bench clean
+.PHONY: all test cudacheck gpu gpucheck bench clean
 all: $(TOOL_BINS) $(TEST_BINS)
 
 $(BUILD)/%: dev/test/%.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@
 $(BUILD)/prepare: dev/data/prepare.cpp $(HEADERS) | $(BUILD)
-	$(CXX) $(CXXFLAGS) $< -o $@ -lpthread
+	$(CXX) $(CXXFLAGS) $< -o $@ -lpthread -lz
 $(BUILD)/inspect: dev/data/inspect.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@
 $(BUILD)/train_cpu: dev/cpu/train_cpu.cpp $(HEADERS) | $(BUILD)
@@ -41,6 +41,20 @@ $(BUILD)/cucheck/%.o: %.cu $(HEADERS)
 	$(NVCC) $(NVCCFLAGS) $(NVCC_GENCODE) -c $< -o $@
 cudacheck: $(CU_OBJS)
 	@echo "cudacheck: $(words $(CU_SRCS)) .cu file(s) compiled for sm_90 and sm_80"
+
+# GPU programs (sm_90 only: what the GPU machine runs). Built here too, so a run there need not compile.
+GPU_GENCODE ?= -gencode arch=compute_90,code=sm_90
+GPU_BINS := $(patsubst dev/cuda/%.cu,$(BUILD)/cuda/%,$(wildcard dev/cuda/*.cu)) \
+            $(patsubst %.cu,$(BUILD)/%,$(wildcard train_*.cu test_*.cu))
+$(BUILD)/cuda/%: dev/cuda/%.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(GPU_GENCODE) $< -o $@ $(NVCC_LIBS)
+$(BUILD)/%: %.cu $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $(GPU_GENCODE) $< -o $@ $(NVCC_LIBS)
+gpu: $(GPU_BINS)
+gpucheck:
+	bash scripts/gpucheck.sh
 
 test: all cudacheck
 	bash dev/test/run_tests.sh
