@@ -65,3 +65,28 @@ inline std::string format_duration(double seconds) {
     else snprintf(buf, sizeof buf, "%lds", s);
     return buf;
 }
+
+// One optimizer step as the trainers report it (human line + JSONL record share these fields).
+struct StepStats {
+    int64_t step = 0, total_steps = 0;
+    double epoch = 0, loss = 0, lr = 0, grad_norm = 0, ms = 0, tok_per_s = 0;
+    double mfu = -1;  // fraction of peak; < 0 = unknown peak (printed as n/a, never as a made-up number)
+    double eta_s = 0;
+};
+
+inline void print_step(const StepStats& s) {
+    char mfu[16];
+    if (s.mfu >= 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100 * s.mfu); else snprintf(mfu, sizeof mfu, "n/a");
+    printf("step %6lld/%lld | epoch %7.3f | loss %.4f | lr %.3e | norm %7.4f | %8.1f ms | %9.0f tok/s | MFU %s | ETA %s\n",
+           (long long)s.step, (long long)s.total_steps, s.epoch, s.loss, s.lr, s.grad_norm, s.ms, s.tok_per_s, mfu,
+           format_duration(s.eta_s).c_str());
+    fflush(stdout);
+}
+
+inline JsonLine step_json(const StepStats& s) {
+    JsonLine j;
+    j.str("kind", "train").integer("step", s.step).num("epoch", s.epoch).num("loss", s.loss).num("lr", s.lr)
+        .num("grad_norm", s.grad_norm).num("ms", s.ms).num("tok_per_s", s.tok_per_s);
+    if (s.mfu >= 0) j.num("mfu", s.mfu);
+    return j;
+}

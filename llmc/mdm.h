@@ -27,3 +27,12 @@ LLMC_HD inline bool mdm_is_masked(uint32_t seed, uint32_t purpose_mask, uint32_t
                                   uint32_t pos, float p) {
     return rng_uniform(seed, purpose_mask, step, sample, 0, pos) < p;
 }
+
+// Masking probability of MC draw k (of K) for validation sequence `sample` in the MC-ELBO: independent t per
+// draw by default (the seed's num-mc replication), or stratified t_k = (u + k/K) mod 1 with one u per sequence.
+// Masks of that draw are mdm_is_masked(seed, RNG_EVAL_MASK, k, sample, pos, p).
+LLMC_HD inline float mdm_eval_prob(uint32_t seed, uint32_t sample, int k, int K, bool stratified, float eps) {
+    float t = stratified ? mdm_time_stratified(mdm_time(seed, RNG_EVAL_T, 0, sample), k, K)
+                         : mdm_time(seed, RNG_EVAL_T, (uint32_t)k, sample);
+    return mdm_mask_prob(t, eps);
+}
