@@ -36,7 +36,7 @@ struct TrainConfig {
     int mc_samples = 8;
     bool stratified = false;
     // run
-    int64_t seed = 1234, save_every = 0;
+    int64_t seed = 1234, save_every = 0, stop_at = 0;
     std::string ckpt_dir, resume, log;
     bool quiet = false;
 
@@ -82,6 +82,7 @@ struct TrainConfig {
         p.add_int("seed", &seed, "seed of init, data order, dropout and masks", 0, 0xffffffffLL);
         p.add_string("ckpt-dir", &ckpt_dir, "directory for model.ckpt (latest) and best.ckpt (empty = no checkpoints)");
         p.add_int("save-every", &save_every, "checkpoint every N steps (0 = at evaluations and the end)", 0);
+        p.add_int("stop-at", &stop_at, "stop (with a checkpoint) after step N of the planned run; resume later (0 = run to the end)", 0);
         p.add_string("resume", &resume, "checkpoint to resume from (model, optimizer, step, data cursor)");
         p.add_string("log", &log, "JSONL log file (empty = none)");
         p.add_flag("quiet", &quiet, "no per-step progress lines");
@@ -100,9 +101,10 @@ struct TrainConfig {
     }
 
     // Derives the plan once the training set's token count T (after the U subset) is known.
-    void resolve(int64_t tokens_per_epoch, uint32_t obj) {
+    void resolve(int64_t tokens_per_epoch, uint32_t obj) {  // (not const: clamps micro_batch to batch)
         objective = obj;
         cfg = model_config();
+        if (micro_batch > batch) micro_batch = batch;  // a batch smaller than the default micro-batch is one micro-batch
         if (batch % micro_batch != 0)
             llmc_die("--batch %d is not a multiple of --micro-batch %d", batch, micro_batch);
         grad_accum = batch / micro_batch;
@@ -133,6 +135,14 @@ struct TrainConfig {
         s.epochs = epochs;
         s.seed = (uint32_t)seed;
         return s;
+    }
+
+    // Builds the training sampler (the data order of the whole run); dies naming the flags that produced it.
+    void build_train_sampler(Sampler& sampler, const IndexedDataset& ds) const {
+        std::string err;
+        if (!sampler.build(ds, sampler_config(), &err))
+            llmc_die("training data %s (--unique-tokens %" PRId64 ", --epochs %g, --steps %" PRId64 ", --seq-len %d): %s",
+                     train_data.c_str(), unique_tokens, epochs, steps, seq_len, err.c_str());
     }
 
     void print_plan(FILE* f, size_t num_params, int64_t tokens_per_epoch) const {

@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     val_ds.open_or_die(tc.val_data);
     tc.model_config();  // fail on a bad shape before building the data index
     Sampler sampler;
-    sampler.build_or_die(train_ds, tc.sampler_config());
+    tc.build_train_sampler(sampler, train_ds);
     tc.resolve(sampler.tokens_per_epoch(), obj);
     Sampler val;
     std::string err;
@@ -138,7 +138,8 @@ int main(int argc, char** argv) {
 
     Clock::time_point run_start = Clock::now();
     const int64_t first_step = step;
-    while (step < tc.total_steps) {
+    const int64_t last_step = tc.stop_at > 0 && tc.stop_at < tc.total_steps ? tc.stop_at : tc.total_steps;
+    while (step < last_step) {
         Clock::time_point t0 = Clock::now();
         model.zero_grad();
         double loss = 0;
@@ -174,8 +175,8 @@ int main(int argc, char** argv) {
         st.eta_s = seconds_since(run_start) / (double)(step - first_step) * (double)(tc.total_steps - step);
         if (!tc.quiet) print_step(st);
         log.write(step_json(st));
-        const bool last = step == tc.total_steps;
-        if ((tc.eval_every > 0 && step % tc.eval_every == 0) || last) run_eval(step);
+        const bool last = step == last_step;
+        if ((tc.eval_every > 0 && step % tc.eval_every == 0) || step == tc.total_steps) run_eval(step);
         if (!tc.ckpt_dir.empty() && (last || (tc.save_every > 0 && step % tc.save_every == 0) ||
                                      (tc.save_every == 0 && tc.eval_every > 0 && step % tc.eval_every == 0)))
             save(tc, model, adam_m, adam_v, sampler, step, consumed, best, best_step, "model.ckpt");

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The CPU trainer end to end on the bundled data: loss falls for both objectives, a run stopped and resumed is
+# bit-identical to an uninterrupted one, and bad input is one clear error line with a non-zero exit.
+set -u
+cd "$(dirname "$0")/../.."
+T=build/train_cpu
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+[ -x "$T" ] || { echo "FAIL: $T not built (run make)"; echo "0 passed, 1 failed"; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+SMALL=(--seq-len 32 --batch 8 --micro-batch 4 --eval-samples 8 --mc-samples 2 --threads 2)
+
+# 1. Loss falls (first vs last step) and validation improves, for both objectives.
+for obj in ar mdm; do
+    out=$($T --objective $obj "${SMALL[@]}" --steps 40 --eval-every 40 --lr 3e-3 2>&1)
+    first=$(echo "$out" | grep '^step ' | head -n 1 | sed -E 's/.*loss ([0-9.]+).*/\1/')
+    last=$(echo "$out" | grep '^step ' | tail -n 1 | sed -E 's/.*loss ([0-9.]+).*/\1/')
+    if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 1.0) }'; then ok; else bad "$obj loss did not fall by 1 nat: $first -> $last"; fi
+    echo "$out" | grep -q '^eval ' && ok || bad "$obj: no eval line"
+done
+
+# 2. Exact resume: 6 steps straight == 3 steps, stop, resume to 6 (parameters, moments, cursor, best loss).
+for obj in ar mdm; do
+    $T --objective $obj "${SMALL[@]}" --steps 6 --eval-every 3 --ckpt-dir "$tmp/full_$obj" --log "$tmp/full_$obj.jsonl" --quiet >/dev/null 2>&1
+    $T --objective $obj "${SMALL[@]}" --steps 6 --eval-every 3 --ckpt-dir "$tmp/half_$obj" --log "$tmp/half_$obj.jsonl" --stop-at 3 --quiet >/dev/null 2>&1
+    $T --objective $obj "${SMALL[@]}" --steps 6 --eval-every 3 --ckpt-dir "$tmp/half_$obj" --log "$tmp/half_$obj.jsonl" \
+        --resume "$tmp/half_$obj/model.ckpt" --quiet >/dev/null 2>&1
+    if cmp -s "$tmp/full_$obj/model.ckpt" "$tmp/half_$obj/model.ckpt"; then ok; else bad "$obj: resumed checkpoint differs from the uninterrupted run"; fi
+    a=$(grep '"kind": "train"' "$tmp/full_$obj.jsonl" | sed -E 's/.*"loss": ([^,]+),.*/\1/' | tr '\n' ' ')
+    b=$(grep '"kind": "train"' "$tmp/half_$obj.jsonl" | sed -E 's/.*"loss": ([^,]+),.*/\1/' | tr '\n' ' ')
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "$obj: losses differ after resume: [$a] vs [$b]"
+    [ -f "$tmp/full_$obj/best.ckpt" ] && ok || bad "$obj: no best.ckpt"
+done
+
+# 3. Bad input: exactly one "error:" line on stderr and a non-zero exit.
+expect_error() {  # expect_error NEEDLE ARGS...
+    local needle=$1; shift
+    local err rc
+    err=$("$@" 2>&1 >/dev/null); rc=$?
+    if [ $rc -ne 0 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == error:* ]] && [[ "$err" == *"$needle"* ]]; then
+        ok
+    else
+        bad "'$*' should fail with one error line containing '$needle' (rc $rc): $err"
+    fi
+}
+expect_error "cannot open" $T --train-data "$tmp/nope"
+expect_error "flag --lr: expected a number" $T --lr fast
+expect_error "unknown flag --epoch" $T --epoch 3
+expect_error "'gan' is not one of ar|mdm" $T --objective gan
+expect_error "not a multiple of --micro-batch" $T --batch 10 --micro-batch 4
+expect_error "unknown model preset" $T --model 7b
+expect_error "cannot open checkpoint" $T --resume "$tmp/missing.ckpt"
+expect_error "is an ar model" $T --objective mdm "${SMALL[@]}" --steps 6 --resume "$tmp/full_ar/model.ckpt"
+expect_error "another data order" $T --objective ar "${SMALL[@]}" --steps 7 --resume "$tmp/full_ar/model.ckpt"
+expect_error "d_model 64, the requested model has 32" $T --objective ar "${SMALL[@]}" --steps 6 --d-model 32 --resume "$tmp/full_ar/model.ckpt"
+head -c 1000 "$tmp/full_ar/model.ckpt" > "$tmp/trunc.ckpt"
+expect_error "truncated" $T --resume "$tmp/trunc.ckpt"
+expect_error "(--unique-tokens 1000, --epochs 0.0001" $T --steps 0 --epochs 0.0001 --unique-tokens 1000
+expect_error "less than one batch" $T --steps 0 --epochs 0.1 --unique-tokens 1000 --seq-len 32 --batch 8
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
