@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
     tc.micro_batch = 16;
     tc.lr = 3e-3;
     tc.min_lr = 3e-4;
-    tc.steps = 200;
-    tc.eval_every = 50;
+    tc.steps = 100;
+    tc.eval_every = 25;
     tc.eval_samples = 32;
     std::string objective = "ar";
     int threads = 0;
