@@ -1,6 +1,7 @@
 // dev/cuda/adamw.cu — kernel lab for llmc/adamw.cuh: three consecutive AdamW steps over a flat buffer with
 // per-range weight decay and a gradient scale, against ref::adamw_update, plus the bf16 copy and determinism.
 // Usage: build/cuda/adamw [seed]
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -190,7 +191,8 @@ static void bench() {
 }
 
 int main(int argc, char** argv) {
-    unsigned long long seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (unsigned long long)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    unsigned long long seed = args.seed;
     printf("adamw kernel test, seed %llu\n", seed);
     // The real layout of the tiny model (decay on 2-D weights only), ragged ranges whose boundaries fall inside
     // a 4-element vector with an n % 4 tail, and the same ranges on unaligned pointers (scalar kernel).
@@ -198,6 +200,6 @@ int main(int argc, char** argv) {
     std::vector<Range> ragged = {{0, 333, true}, {333, 701, false}, {701, 702, true}, {702, 1001, false}};
     check_case("ragged ranges", ragged, 0, seed + 1);
     check_case("ragged ranges, unaligned", ragged, 1, seed + 2);
-    if (g_test_failed == 0) bench();
+    if (g_test_failed == 0 && args.bench) bench();
     return test_summary();
 }

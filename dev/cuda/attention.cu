@@ -7,6 +7,7 @@
 // Part 1 runs on the host only: the tensor-core fragment index helpers are checked by emulating ldmatrix and
 // mma.m16n8k16 from the PTX ISA's element-wise definitions, and the dropout bit helpers against dropout_keep().
 // Part 2 compares both versions with the reference on bf16-rounded inputs (the same values for both sides).
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -500,14 +501,9 @@ static void bench(std::mt19937& rng) {
 }
 
 int main(int argc, char** argv) {
-    uint32_t seed = (uint32_t)std::chrono::system_clock::now().time_since_epoch().count();
-    bool quick = false, do_bench = true;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = (uint32_t)strtoul(argv[++i], nullptr, 10);
-        else if (!strcmp(argv[i], "--quick")) quick = true, do_bench = false;
-        else if (!strcmp(argv[i], "--no-bench")) do_bench = false;
-        else llmc_die("unknown argument '%s' (use --seed N, --quick, --no-bench)", argv[i]);
-    }
+    const LabArgs args = lab_args(argc, argv);
+    const uint32_t seed = (uint32_t)args.seed;
+    const bool quick = args.quick, do_bench = args.bench;
     printf("attention test, seed %u\n", seed);
     host_check_fragments();
     host_check_dropout();

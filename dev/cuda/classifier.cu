@@ -1,6 +1,7 @@
 // dev/cuda/classifier.cu — kernel lab for llmc/classifier.cuh: fused cross-entropy (loss + in-place dlogits)
 // against ref::crossentropy_forward_backward, the deterministic loss sum, and the MDM row gather/scatter.
 // Usage: build/cuda/classifier [seed]
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -254,7 +255,8 @@ static void bench() {
 }
 
 int main(int argc, char** argv) {
-    unsigned long long seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (unsigned long long)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    unsigned long long seed = args.seed;
     printf("classifier kernel test, seed %llu\n", seed);
     rng.seed(seed);
     // The real vocabulary (vector + shared-memory path), ragged row counts, a row too long for shared memory
@@ -271,6 +273,6 @@ int main(int argc, char** argv) {
     check_gather_scatter(257, 100, 0.5);  // C % 8 != 0: scalar copy path
     check_gather_scatter(64, 768, 0.0);   // no masked row: all zeros
     check_gather_scatter(64, 768, 1.0);   // every row masked
-    if (g_test_failed == 0) bench();
+    if (g_test_failed == 0 && args.bench) bench();
     return test_summary();
 }

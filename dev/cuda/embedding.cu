@@ -1,7 +1,8 @@
 // dev/cuda/embedding.cu — kernel lab for llmc/embedding.cuh: the token-embedding gather fused with the embedding
 // dropout, and the deterministic (sorted, atomic-free) backward into the fp32 dwte, against ref::embedding_* and
 // ref::dropout_forward on identical inputs; determinism; then GB/s at the trainer's shapes.
-// Usage: build/cuda/embedding [seed [quick]]   (quick: small cases only, no timing; for compute-sanitizer)
+// Usage: build/cuda/embedding [--seed N] [--quick] [--no-bench]   (dev/cuda/lab.h)
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -233,9 +234,10 @@ static void bench(int B, int S, int C, float mask_frac, const DevicePeaks& pk) {
 }
 
 int main(int argc, char** argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (uint64_t)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    uint64_t seed = args.seed;
     rng.seed(seed);
-    bool quick = argc > 2 && strcmp(argv[2], "quick") == 0;  // small cases only, no timing (for sanitizers)
+    const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
     printf("embedding kernel lab on %s, seed %llu\n", pk.name, (unsigned long long)seed);
     check_rejection();
@@ -248,7 +250,7 @@ int main(int argc, char** argv) {
     };
     for (const Case& c : cases)
         if (!quick || (size_t)c.B * c.S * c.C <= (1u << 20)) check_case(c);
-    if (!quick) {
+    if (args.bench) {
         bench(8, 2048, 768, 0.0f, pk);   // AR 140M
         bench(8, 2048, 1280, 0.5f, pk);  // MDM 425M: the mask token is about half the batch
     }

@@ -1,6 +1,7 @@
 // dev/cuda/global_norm.cu — kernel lab for llmc/global_norm.cuh: the deterministic fp64 global L2 norm and the
 // on-device clip factor against ref::global_norm / ref::clip_coefficient; bit-identical across runs.
 // Usage: build/cuda/global_norm [seed]
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -84,7 +85,8 @@ static void bench() {
 }
 
 int main(int argc, char** argv) {
-    unsigned long long seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (unsigned long long)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    unsigned long long seed = args.seed;
     printf("global_norm kernel test, seed %llu\n", seed);
     rng.seed(seed);
     check_norm(1, 0, 3.0f, 1.0);              // one element, clipped
@@ -94,6 +96,6 @@ int main(int argc, char** argv) {
     check_norm(3000000, 0, 1e-4f, 1.0);       // norm ~0.17: factor exactly 1
     check_norm(3000000, 0, 1e-2f, 0.0);       // max_norm 0 disables clipping
     check_norm(50000001, 0, 1e-3f, 1.0);      // larger than the fixed grid's stride many times over
-    if (g_test_failed == 0) bench();
+    if (g_test_failed == 0 && args.bench) bench();
     return test_summary();
 }

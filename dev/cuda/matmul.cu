@@ -1,6 +1,7 @@
 // dev/cuda/matmul.cu — kernel lab for llmc/matmul.cuh: the cuBLASLt linears against ref::matmul_forward /
 // ref::matmul_backward on identical bf16-rounded inputs, determinism, then TFLOP/s at the 140M model's shapes.
 // Usage: build/cuda/matmul [seed]
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <cmath>
 #include <ctime>
@@ -227,7 +228,8 @@ static void bench(MatmulContext& ctx) {
 }
 
 int main(int argc, char** argv) {
-    unsigned long long seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (unsigned long long)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    unsigned long long seed = args.seed;
     printf("matmul kernel test, seed %llu\n", seed);
     rng.seed(seed);
     MatmulContext ctx;
@@ -238,7 +240,7 @@ int main(int argc, char** argv) {
     for (const Shape& s : shapes) check_shape(ctx, s);
     check_empty(ctx);
     printf("%zu pinned cuBLASLt plans\n", ctx.plans.size());
-    if (g_test_failed == 0) bench(ctx);
+    if (g_test_failed == 0 && args.bench) bench(ctx);
     matmul_free(ctx);
     return test_summary();
 }

@@ -1,7 +1,8 @@
 // dev/cuda/rmsnorm.cu — kernel lab for llmc/rmsnorm.cuh: fused residual + dropout + RMSNorm forward, plain
 // RMSNorm forward, the RMSNorm backward (fp32 residual gradient +=, deterministic dw +=) and the branch-dropout
 // backward, against ref::rmsnorm_* / ref::dropout_forward on identical inputs; determinism; then GB/s.
-// Usage: build/cuda/rmsnorm [seed [quick]]   (quick: small cases only, no timing; for compute-sanitizer)
+// Usage: build/cuda/rmsnorm [--seed N] [--quick] [--no-bench]   (dev/cuda/lab.h)
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <ctime>
 #include <random>
@@ -281,9 +282,10 @@ static void bench(int B, int S, int C, const DevicePeaks& pk) {
 }
 
 int main(int argc, char** argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (uint64_t)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    uint64_t seed = args.seed;
     rng.seed(seed);
-    bool quick = argc > 2 && strcmp(argv[2], "quick") == 0;  // small cases only, no timing (for sanitizers)
+    const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
     printf("rmsnorm kernel lab on %s, seed %llu\n", pk.name, (unsigned long long)seed);
     const Case cases[] = {
@@ -294,7 +296,7 @@ int main(int argc, char** argv) {
     for (const Case& c : cases)
         if (!quick || (size_t)c.B * c.S * c.C <= (1u << 20)) check_case(c);
     check_in_place();
-    if (!quick) {
+    if (args.bench) {
         bench(8, 2048, 768, pk);
         bench(8, 2048, 1280, pk);
     }

@@ -1,7 +1,8 @@
 // dev/cuda/rope.cu — kernel lab for llmc/rope.cuh: in-place RoPE forward/backward on the Q and K thirds of
 // qkv, against ref::rope_forward / ref::rope_backward on identical inputs; the host cos/sin table against the
 // reference's angles; V untouched; forward∘backward = identity; determinism; then GB/s.
-// Usage: build/cuda/rope [seed [quick]]   (quick: small cases only, no timing; for compute-sanitizer)
+// Usage: build/cuda/rope [--seed N] [--quick] [--no-bench]   (dev/cuda/lab.h)
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <ctime>
 #include <random>
@@ -173,9 +174,10 @@ static void bench(int B, int S, int nh, int hd, const DevicePeaks& pk) {
 }
 
 int main(int argc, char** argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (uint64_t)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    uint64_t seed = args.seed;
     rng.seed(seed);
-    bool quick = argc > 2 && strcmp(argv[2], "quick") == 0;  // small cases only, no timing (for sanitizers)
+    const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
     printf("rope kernel lab on %s, seed %llu\n", pk.name, (unsigned long long)seed);
     check_table(2048, 64, 10000.0f);
@@ -189,7 +191,7 @@ int main(int argc, char** argv) {
     for (const Case& c : cases)
         if (!quick || (size_t)c.B * c.S * c.nh * c.hd <= (1u << 20)) check_case(c, 10000.0f);
     check_case({2, 33, 2, 32}, 500000.0f);  // another theta
-    if (!quick) {
+    if (args.bench) {
         bench(8, 2048, 12, 64, pk);   // AR 140M
         bench(8, 2048, 10, 128, pk);  // MDM 425M
     }

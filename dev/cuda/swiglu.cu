@@ -1,6 +1,7 @@
 // dev/cuda/swiglu.cu — kernel lab for llmc/swiglu.cuh: SwiGLU forward/backward against ref::swiglu_forward /
 // ref::swiglu_backward on identical bf16 inputs; in-place backward; determinism; then GB/s at the MLP shapes.
-// Usage: build/cuda/swiglu [seed [quick]]   (quick: small cases only, no timing; for compute-sanitizer)
+// Usage: build/cuda/swiglu [--seed N] [--quick] [--no-bench]   (dev/cuda/lab.h)
+#include "dev/cuda/lab.h"  // lab_args: --seed N, --quick, --no-bench
 #include <algorithm>
 #include <ctime>
 #include <random>
@@ -149,15 +150,16 @@ static void bench(int N, int F, const DevicePeaks& pk) {
 }
 
 int main(int argc, char** argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], nullptr, 10) : (uint64_t)time(nullptr);
+    const LabArgs args = lab_args(argc, argv);
+    uint64_t seed = args.seed;
     rng.seed(seed);
-    bool quick = argc > 2 && strcmp(argv[2], "quick") == 0;  // small cases only, no timing (for sanitizers)
+    const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
     printf("swiglu kernel lab on %s, seed %llu\n", pk.name, (unsigned long long)seed);
     const int cases[][2] = {{14, 96}, {387, 2048}, {2048, 3392}, {77, 100}, {5, 7}, {1, 8}, {129, 5120}};
     for (const auto& c : cases)
         if (!quick || (size_t)c[0] * c[1] <= (1u << 20)) check_case(c[0], c[1]);
-    if (!quick) {
+    if (args.bench) {
         bench(8 * 2048, 2048, pk);  // AR 140M: F = 2048
         bench(8 * 2048, 3392, pk);  // MDM 425M: F = 3392
     }
