@@ -13,9 +13,19 @@ LLMC_HD inline float mdm_time(uint32_t seed, uint32_t purpose_t, uint32_t step, 
     return rng_uniform(seed, purpose_t, step, sample, 0, 0);
 }
 
+// IEEE round-to-nearest float division on host and device: nvcc's --use_fast_math turns `/` into an
+// approximate division in device code, which would move a stratified t by an ulp and flip masks.
+LLMC_HD inline float mdm_div_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
 // Stratified ("low-discrepancy") time of MC draw k of K: t_k = (u + k/K) mod 1, u = the sequence's draw.
 LLMC_HD inline float mdm_time_stratified(float u, int k, int K) {
-    float t = u + (float)k / (float)K;
+    float t = u + mdm_div_rn((float)k, (float)K);
     return t >= 1.0f ? t - 1.0f : t;
 }
 
@@ -36,3 +46,28 @@ LLMC_HD inline float mdm_eval_prob(uint32_t seed, uint32_t sample, int k, int K,
                          : mdm_time(seed, RNG_EVAL_T, (uint32_t)k, sample);
     return mdm_mask_prob(t, eps);
 }
+
+// The seed's optional training-time corruption variants (seed_spec §3, off by default).
+struct MdmOptions {
+    float ar_ratio = 0.0f;            // --ar-ratio: probability of suffix masking per sequence
+    bool low_noise = false;           // --low-noise-start
+    uint32_t low_noise_iters = 1000;  // --low-noise-iter: steps 0 .. iters-1 are low-noise
+    float low_noise_ratio = 0.5f;     // --low-noise-ratio
+};
+
+// Masking probability of training sequence `sample` at `step`: mdm_mask_prob(t, eps), t scaled by the
+// low-noise ratio early in training.
+LLMC_HD inline float mdm_train_prob(uint32_t seed, uint32_t step, uint32_t sample, float eps, const MdmOptions& o) {
+    float t = mdm_time(seed, RNG_MDM_T, step, sample);
+    if (o.low_noise && step < o.low_noise_iters) t *= o.low_noise_ratio;
+    return mdm_mask_prob(t, eps);
+}
+
+// Whether training sequence `sample` gets suffix masking at `step` (never when ar_ratio <= 0).
+LLMC_HD inline bool mdm_suffix_row(uint32_t seed, uint32_t step, uint32_t sample, float ar_ratio) {
+    return ar_ratio > 0.0f && rng_uniform(seed, RNG_MDM_AR, step, sample, 0, 0) < ar_ratio;
+}
+
+// Masked positions of a suffix row whose i.i.d. draws masked K of S: the last K, or all S when K = 0 (the seed
+// slices mask[-K:], and [-0:] is the whole row).
+LLMC_HD inline int mdm_suffix_count(int K, int S) { return K == 0 ? S : K; }

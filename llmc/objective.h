@@ -41,16 +41,33 @@ int mdm_apply_mask(int* inputs, int* targets, T* weight, const int* y, int B, in
     return count;
 }
 
-// MDM training batch: t_b = mdm_time(seed, RNG_MDM_T, step, sample0+b), p_b = mdm_mask_prob(t_b, eps), masks
-// from RNG_MDM_MASK. p_out (size B, optional) receives the p_b. Returns the number of masked tokens.
+// MDM training batch: p_b = mdm_train_prob (t_b = mdm_time(seed, RNG_MDM_T, step, sample0+b), p = (1-eps)t + eps,
+// with the low-noise option), masks from RNG_MDM_MASK; rows chosen by mdm_suffix_row (--ar-ratio) keep their
+// masked count K but have it moved to the last mdm_suffix_count(K, S) positions (same weight 1/(p_b*B*S)).
+// p_out (size B, optional) receives the p_b. Returns the number of masked tokens.
 template <class T>
 int make_mdm_batch(int* inputs, int* targets, T* weight, const int* y, int B, int S, int mask_id, float eps,
-                   uint32_t seed, uint32_t step, uint32_t sample0, float* p_out = nullptr) {
+                   uint32_t seed, uint32_t step, uint32_t sample0, float* p_out = nullptr,
+                   const MdmOptions& opt = MdmOptions()) {
     std::vector<float> p(B);
-    for (int b = 0; b < B; b++) p[b] = mdm_mask_prob(mdm_time(seed, RNG_MDM_T, step, sample0 + (uint32_t)b), eps);
+    for (int b = 0; b < B; b++) p[b] = mdm_train_prob(seed, step, sample0 + (uint32_t)b, eps, opt);
     if (p_out)
         for (int b = 0; b < B; b++) p_out[b] = p[b];
-    return mdm_apply_mask(inputs, targets, weight, y, B, S, mask_id, p.data(), seed, RNG_MDM_MASK, step, sample0);
+    int count = mdm_apply_mask(inputs, targets, weight, y, B, S, mask_id, p.data(), seed, RNG_MDM_MASK, step, sample0);
+    for (int b = 0; b < B; b++) {
+        if (!mdm_suffix_row(seed, step, sample0 + (uint32_t)b, opt.ar_ratio)) continue;
+        int K = 0;  // weights are 1/(p*B*S) != 0 exactly on the masked positions
+        for (int s = 0; s < S; s++) K += weight[(size_t)b * S + s] != (T)0;
+        const int masked = mdm_suffix_count(K, S);
+        const T w = (T)(1.0 / ((double)p[b] * B * S));
+        for (int s = 0; s < S; s++) {
+            const bool m = s >= S - masked;
+            inputs[(size_t)b * S + s] = m ? mask_id : y[(size_t)b * (S + 1) + s];
+            weight[(size_t)b * S + s] = m ? w : (T)0;
+        }
+        count += masked - K;
+    }
+    return count;
 }
 
 // MC-ELBO validation batch: draw k (of K) of validation sequences sample0 .. sample0+B-1 (llmc/mdm.h

@@ -51,6 +51,7 @@ enum RngPurpose : uint32_t {
     RNG_EVAL_T = 10,        // MC-ELBO: t of validation sequence `sample`, MC draw `step`
     RNG_EVAL_MASK = 11,     // MC-ELBO: masks of validation sequence `sample`, MC draw `step`
     RNG_GENERATE = 12,      // sampling / generation noise
+    RNG_MDM_AR = 13,        // MDM --ar-ratio: whether a training sequence gets suffix masking: idx = 0
 };
 
 // One 32-bit draw keyed by (seed, purpose, step, sample, sub, idx).
