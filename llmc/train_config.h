@@ -8,6 +8,7 @@
 #include "args.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "mdm.h"
 #include "sampler.h"
 #include "schedule.h"
 
@@ -31,6 +32,9 @@ struct TrainConfig {
     double dropout = 0.1, attn_dropout = 0.1;
     // MDM
     double mdm_eps = 1e-3;
+    double ar_ratio = 0.0, low_noise_ratio = 0.5;
+    bool low_noise_start = false;
+    int64_t low_noise_iter = 1000;
     // evaluation
     int64_t eval_every = 100, eval_samples = 64, eval_seed = 1234;
     int mc_samples = 8;
@@ -74,6 +78,10 @@ struct TrainConfig {
         p.add_float("dropout", &dropout, "hidden dropout: embedding and both residual branches", 0, 0.99);
         p.add_float("attn-dropout", &attn_dropout, "attention-probability dropout", 0, 0.99);
         p.add_float("mdm-eps", &mdm_eps, "MDM: minimum masking probability, p = (1-eps) t + eps", 0, 1);
+        p.add_float("ar-ratio", &ar_ratio, "MDM: probability of suffix masking per training sequence (seed option)", 0, 1);
+        p.add_flag("low-noise-start", &low_noise_start, "MDM: scale t by --low-noise-ratio for the first --low-noise-iter steps");
+        p.add_int("low-noise-iter", &low_noise_iter, "MDM: steps of the low-noise start", 0, 0xffffffffLL);
+        p.add_float("low-noise-ratio", &low_noise_ratio, "MDM: factor on t during the low-noise start", 0, 1);
         p.add_int("eval-every", &eval_every, "validate every N steps (0 = only at the end)", 0);
         p.add_int("eval-samples", &eval_samples, "validation sequences: the first N of the shuffled validation set", 1);
         p.add_int("mc-samples", &mc_samples, "MDM: Monte-Carlo draws K per validation sequence for the ELBO", 1, 4096);
@@ -123,6 +131,16 @@ struct TrainConfig {
         if (warmup_samples >= 0) schedule.warmup_samples = warmup_samples;
         if (schedule.warmup_samples > schedule.decay_samples)
             llmc_die("--warmup-samples %" PRId64 " exceeds the %" PRId64 " training samples", warmup_samples, train_samples);
+    }
+
+    // The seed's optional MDM corruption variants (llmc/mdm.h), off by default.
+    MdmOptions mdm_options() const {
+        MdmOptions o;
+        o.ar_ratio = (float)ar_ratio;
+        o.low_noise = low_noise_start;
+        o.low_noise_iters = (uint32_t)low_noise_iter;
+        o.low_noise_ratio = (float)low_noise_ratio;
+        return o;
     }
 
     // The training sampler's configuration; build it first, then resolve() with its tokens_per_epoch().

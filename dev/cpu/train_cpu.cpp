@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
             const uint32_t sample0 = (uint32_t)positions[0];
             if (obj == OBJ_MDM)
                 make_mdm_batch(inputs.data(), targets.data(), weight.data(), y.data(), b, S, tc.cfg.mask_id,
-                                    (float)tc.mdm_eps, (uint32_t)tc.seed, (uint32_t)step, sample0);
+                                    (float)tc.mdm_eps, (uint32_t)tc.seed, (uint32_t)step, sample0, nullptr, tc.mdm_options());
             else
                 make_ar_batch(inputs.data(), targets.data(), weight.data(), y.data(), b, S);
             const ref::StepKeys keys{(uint32_t)tc.seed, (uint32_t)step, sample0, (float)tc.dropout, (float)tc.attn_dropout};
