@@ -55,6 +55,8 @@ $(BUILD)/%: %.cu $(HEADERS)
 gpu: $(GPU_BINS)
 gpucheck:
 	bash scripts/gpucheck.sh
+bench:
+	bash scripts/bench.sh
 
 test: all cudacheck
 	bash dev/test/run_tests.sh
