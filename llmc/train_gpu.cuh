@@ -1,0 +1,123 @@
+// llmc/train_gpu.cuh — the part of a one-GPU training run that does not depend on the objective, so
+// train_gpt.cu and train_mdm.cu contain only what differs: flags and data, the device and the model, resuming,
+// the plan printout, and after each step the optimizer, progress line, JSONL record, validation and
+// checkpoints. A trainer's loop is then: begin_step(); per micro-batch: build the batch, forward, head,
+// backward; end_step().
+#pragma once
+#include <chrono>                // steady_clock: step timing
+#include <cinttypes>             // PRId64
+#include <functional>            // std::function: the objective's validation pass
+#include "cuda_common.cuh"       // cudaCheck, DevicePeaks
+#include "logger.h"              // JsonlLog, print_step, step_json
+#include "train_config.h"        // TrainConfig: the shared flag vocabulary and run plan
+#include "train_loop.h"          // TrainData, TrainProgress, eval/save cadence, report_eval, checkpoint headers
+#include "transformer.cuh"       // Transformer: forward / head / backward / optimizer_step on the GPU
+
+struct GpuRun {
+    using Clock = std::chrono::steady_clock;
+    TrainConfig tc;              // set a trainer's defaults here before setup()
+    TrainData data;
+    Transformer model;
+    TrainProgress prog;
+    JsonlLog log;
+    DevicePeaks peaks{};
+    Clock::time_point run_start, step_start;
+    int64_t first_step = 0, last_step = 0;
+
+    static double seconds_since(Clock::time_point t) {
+        return std::chrono::duration<double>(Clock::now() - t).count();
+    }
+
+    // Parses the flags, loads the data (U unique tokens x E epochs; the fixed validation subset), checks the
+    // shape against the kernels, allocates the model and initialises it (seed init or --resume), prints the plan.
+    void setup(int argc, char** argv, uint32_t objective, const char* name, const char* description) {
+        double peak_tflops = 0;
+        ArgParser args(name, description);
+        tc.add_flags(args);
+        args.add_float("peak-tflops", &peak_tflops, "bf16 peak TFLOP/s for MFU (0 = known cards by name, else n/a)", 0, 1e6);
+        args.parse(argc, argv);
+        load_train_data(tc, data, objective);
+        const std::string shape_err = gpu_config_error(tc.cfg);  // shapes the CUDA kernels cannot run
+        if (!shape_err.empty()) llmc_die("%s", shape_err.c_str());
+
+        int device_count = 0;
+        if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0)
+            llmc_die("no CUDA device found (build/train_cpu runs the same training on the CPU)");
+        cudaCheck(cudaSetDevice(0));
+        peaks = device_peaks();
+        if (peak_tflops > 0) peaks.bf16_tflops = peak_tflops;
+        model.init(tc.cfg, tc.micro_batch);
+        if (tc.resume.empty()) {
+            model.init_weights((uint32_t)tc.seed);
+        } else {
+            CheckpointHeader h;
+            std::vector<float> params, m, v;
+            std::string err;
+            if (!checkpoint_load(tc.resume.c_str(), &h, &params, &m, &v, &err)) llmc_die("%s", err.c_str());
+            prog = resume_progress(tc, h, data.sampler.fingerprint());
+            model.set_state(params.data(), m.data(), v.data());
+            printf("resumed    %s at step %" PRId64 " (%" PRId64 " samples consumed)\n", tc.resume.c_str(), prog.step,
+                   prog.consumed);
+        }
+        make_ckpt_dir(tc);
+        log.open(tc.log, prog.step > 0);
+        printf("device     %s, %d SMs, bf16 peak %s TFLOP/s\n", peaks.name, peaks.sm_count,
+               peaks.bf16_tflops > 0 ? std::to_string((int)peaks.bf16_tflops).c_str() : "unknown (MFU n/a; --peak-tflops)");
+        tc.print_plan(stdout, model.num_params, data.sampler.tokens_per_epoch());
+        model.print_plan(stdout);
+        printf("validation %" PRId64 " sequences of the shuffled validation set\n", data.val_sequences);
+        run_start = Clock::now();
+        first_step = prog.step;
+        last_step = run_last_step(tc);
+    }
+
+    bool running() const { return prog.step < last_step; }
+    uint32_t step_key() const { return (uint32_t)prog.step; }  // 0-based: the key of this step's draws
+
+    // Every draw of a micro-batch is keyed by (seed, step, global sample index): row r is sample0 + r.
+    StepKeys keys(int64_t sample0) const {
+        return StepKeys{(uint32_t)tc.seed, step_key(), (uint32_t)sample0, (float)tc.dropout, (float)tc.attn_dropout};
+    }
+
+    void begin_step() {
+        step_start = Clock::now();
+        model.zero_grad();
+        model.reset_loss();
+    }
+
+    void save(const char* file) {
+        model.save_checkpoint((tc.ckpt_dir + "/" + file).c_str(), progress_header(tc, prog, data.sampler.fingerprint()));
+    }
+
+    // After the micro-batches of a step: the seed's optimizer step at this step's lr, the progress line and
+    // JSONL record, then validation (best.ckpt on a new best) and model.ckpt when due.
+    void end_step(const std::function<LossStats()>& validate) {
+        const uint32_t step = step_key();
+        const double loss = model.read_loss();
+        if (!std::isfinite(loss)) llmc_die("loss is %f at step %u (try a lower --lr)", loss, step + 1);
+        const double lr = tc.schedule.lr_for_step(step + 1, tc.batch);
+        const double norm = model.optimizer_step((float)lr, (float)tc.beta1, (float)tc.beta2, (float)tc.adam_eps,
+                                                 (float)tc.weight_decay, tc.clip, (int)(step + 1));
+        if (!std::isfinite(norm)) llmc_die("gradient norm is %f at step %u (try a lower --lr)", norm, step + 1);
+        prog.step++;
+        prog.consumed += tc.batch;
+        StepStats st = step_stats(tc, prog, data.sampler.epoch_of(prog.consumed), loss, lr, norm,
+                                  seconds_since(step_start), seconds_since(run_start), first_step,
+                                  peaks.bf16_tflops * 1e12);
+        if (!tc.quiet) print_step(st);
+        log.write(step_json(st));
+        if (eval_due(tc, prog.step)) {
+            Clock::time_point t0 = Clock::now();
+            LossStats vs = validate();
+            if (report_eval(tc, prog, vs, seconds_since(t0), log) && !tc.ckpt_dir.empty()) save("best.ckpt");
+        }
+        if (save_due(tc, prog.step)) save("model.ckpt");
+    }
+
+    void finish() {
+        printf("done       %" PRId64 " steps in %s; best validation %s %.4f at step %" PRId64 "\n", prog.step,
+               format_duration(seconds_since(run_start)).c_str(), tc.objective == OBJ_MDM ? "ELBO" : "NLL", prog.best,
+               prog.best_step);
+        model.destroy();
+    }
+};
