@@ -19,7 +19,7 @@ CU_SRCS    := $(wildcard *.cu dev/cuda/*.cu)
 TEST_BINS  := $(patsubst dev/test/%.cpp,$(BUILD)/%,$(TEST_SRCS))
 TOOL_BINS  := $(patsubst %.cpp,$(BUILD)/%,$(notdir $(TOOL_SRCS)))
 CU_OBJS    := $(patsubst %.cu,$(BUILD)/cucheck/%.o,$(CU_SRCS))
-HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h)
+HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h dev/cuda/*.h)
 
 .PHONY: all test cudacheck gpu gpucheck bench clean
 all: $(TOOL_BINS) $(TEST_BINS)

@@ -18,15 +18,6 @@ static const double TOL_STATE = 1e-6;
 // relative error is ulp(|p|)/lr ~ 1e-7..1e-6 here; 1e-5 still catches a wrong decay flag (wd*lr*p ~ 10% of it).
 static const double TOL_DELTA = 1e-5;
 
-static std::mt19937_64 rng;
-
-template <class T>
-static std::vector<T> to_host(const T* d, size_t n) {
-    std::vector<T> h(n);
-    cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-}
-
 struct Range {
     size_t begin, end;
     bool decay;

@@ -418,26 +418,6 @@ static void run_case(const Case& cs, int hd, bool causal, float p, std::mt19937&
 
 // ---- part 3: timing ----------------------------------------------------------------------------------------
 
-template <class F>
-static double median_ms(F&& f, int reps) {
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    for (int i = 0; i < 2; i++) f();  // warm-up
-    std::vector<float> ms(reps);
-    for (int i = 0; i < reps; i++) {
-        cudaCheck(cudaEventRecord(a));
-        f();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&ms[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(ms.begin(), ms.end());
-    return ms[reps / 2];
-}
-
 static void bench(std::mt19937& rng) {
     const DevicePeaks pk = device_peaks();
     printf("\ntiming on %s (peak bf16 %s TFLOP/s), B=8 S=2048, median of 20 (v1: 3):\n", pk.name,

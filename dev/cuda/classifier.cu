@@ -18,22 +18,6 @@ static const double TOL_DLOGITS = 1e-2;
 // Weighted loss sum: fp64 sums of fp32 losses; the per-row loss tolerance carries over.
 static const double TOL_SUM = 1e-5;
 
-static std::mt19937_64 rng;
-
-template <class T>
-static T* to_device(const std::vector<T>& h) {
-    T* d;
-    cudaCheck(cudaMalloc(&d, std::max<size_t>(h.size(), 1) * sizeof(T)));
-    if (!h.empty()) cudaCheck(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return d;
-}
-
-template <class T>
-static std::vector<T> to_host(const T* d, size_t n) {
-    std::vector<T> h(n);
-    if (n) cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-}
 
 static void check_classifier(int N, int V, bool uniform) {
     printf("classifier N=%d V=%d weights=%s\n", N, V, uniform ? "uniform (nullptr)" : "per-row, some zero");
@@ -179,26 +163,6 @@ static void check_gather_scatter(int N, int C, double frac) {
     cudaCheck(cudaFree(drows));
     cudaCheck(cudaFree(dgath));
     cudaCheck(cudaFree(dscat));
-}
-
-template <class F>
-static float median_ms(F&& f, int iters = 20) {
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    for (int i = 0; i < 3; i++) f();
-    std::vector<float> t(iters);
-    for (int i = 0; i < iters; i++) {
-        cudaCheck(cudaEventRecord(a));
-        f();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&t[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(t.begin(), t.end());
-    return t[iters / 2];
 }
 
 static void bench() {

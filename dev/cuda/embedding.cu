@@ -17,53 +17,7 @@
 // tokens are summed per 64-row segment first, so only rounding order differs (~1e-7): 1e-5 catches any real bug.
 static const double TOL_DWTE = 1e-5;
 
-static std::mt19937_64 rng;
-
-static float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
-
-template <class T>
-static T* to_device(const std::vector<T>& h) {
-    T* d;
-    cudaCheck(cudaMalloc(&d, std::max<size_t>(h.size(), 1) * sizeof(T)));
-    cudaCheck(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return d;
-}
-template <class T>
-static std::vector<T> to_host(const T* d, size_t n) {
-    std::vector<T> h(n);
-    cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-}
-
 // Median wall time of fn over `reps` timed runs after 3 warm-ups, by CUDA events on the default stream.
-template <class Fn>
-static float median_ms(Fn fn, int reps = 25) {
-    for (int i = 0; i < 3; i++) fn();
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    std::vector<float> ms(reps);
-    for (int i = 0; i < reps; i++) {
-        cudaCheck(cudaEventRecord(a));
-        fn();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&ms[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(ms.begin(), ms.end());
-    return ms[reps / 2];
-}
-
-static void report_bw(const char* what, double bytes, float ms, const DevicePeaks& pk) {
-    double gbps = bytes / (ms * 1e-3) / 1e9;
-    if (pk.mem_gbps > 0)
-        printf("  %-44s %8.3f ms  %7.1f GB/s  (%.0f%% of %.0f GB/s)\n", what, ms, gbps, 100.0 * gbps / pk.mem_gbps,
-               pk.mem_gbps);
-    else
-        printf("  %-44s %8.3f ms  %7.1f GB/s  (peak n/a)\n", what, ms, gbps);
-}
 
 struct Case {
     int B, S, C, Vp;

@@ -16,8 +16,6 @@ static const double TOL_NORM = 1e-9;
 // The clip factor is computed in fp64 from the norm and rounded once to fp32 (2^-24 ~ 6e-8).
 static const double TOL_CLIP = 1e-6;
 
-static std::mt19937_64 rng;
-
 static void check_norm(size_t n, int offset, float scale, double max_norm) {
     printf("global_norm n=%zu offset=%d max_norm=%g\n", n, offset, max_norm);
     std::normal_distribution<float> nd(0.0f, 1.0f);

@@ -16,8 +16,6 @@ static const double TOL_BF16_OUT = 4e-3;
 // fp32 outputs: only the summation order differs (K <= 2048 terms): ~1e-6; 1e-4 is far below any real bug.
 static const double TOL_FP32_OUT = 1e-4;
 
-static std::mt19937_64 rng;
-
 // Random normal * scale, rounded to bf16; returns the device-ready bf16 values and their exact float twins.
 static void random_bf16(std::vector<floatX>& h, std::vector<float>& f, size_t n, float scale) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -30,25 +28,12 @@ static void random_bf16(std::vector<floatX>& h, std::vector<float>& f, size_t n,
 }
 
 template <class T>
-static T* to_device(const std::vector<T>& h, size_t pad_elems = 0, T** base_out = nullptr) {
+static T* to_device_misaligned(const std::vector<T>& h, size_t pad_elems, T** base_out) {
     T* base;
     cudaCheck(cudaMalloc(&base, (h.size() + pad_elems) * sizeof(T)));
     cudaCheck(cudaMemcpy(base + pad_elems, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
     if (base_out) *base_out = base;
     return base + pad_elems;
-}
-
-template <class T>
-static std::vector<T> to_host(const T* d, size_t n) {
-    std::vector<T> h(n);
-    cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-}
-
-static std::vector<float> bf16_vec_to_float(const std::vector<floatX>& h) {
-    std::vector<float> f(h.size());
-    for (size_t i = 0; i < h.size(); i++) f[i] = bf16_to_float_host(h[i]);
-    return f;
 }
 
 struct Shape {
@@ -76,8 +61,8 @@ static void check_shape(MatmulContext& ctx, const Shape& s) {
 
     // GPU buffers; activations optionally misaligned by `offset` elements.
     floatX *bx, *bdout, *bout, *bdx;
-    floatX* dx_in = to_device(hx, s.offset, &bx);
-    floatX* ddout = to_device(hdout, s.offset, &bdout);
+    floatX* dx_in = to_device_misaligned(hx, s.offset, &bx);
+    floatX* ddout = to_device_misaligned(hdout, s.offset, &bdout);
     floatX* dWt = to_device(hW);
     float* ddW = to_device(dW0);
     float* dout32;
@@ -101,7 +86,7 @@ static void check_shape(MatmulContext& ctx, const Shape& s) {
         std::vector<floatX> g_out = to_host(dout_, (size_t)N * OC), g_dx = to_host(ddx, (size_t)N * IC);
         std::vector<float> g_out32 = to_host(dout32, (size_t)N * OC), g_dW = to_host(ddW, dW0.size());
         if (run == 0) {
-            std::vector<float> f_out = bf16_vec_to_float(g_out), f_dx = bf16_vec_to_float(g_dx);
+            std::vector<float> f_out = to_float(g_out), f_dx = to_float(g_dx);
             double e_out = rel_error(f_out.data(), out_ref.data(), out_ref.size());
             double e_out32 = rel_error(g_out32.data(), out_ref.data(), out_ref.size());
             double e_dx = rel_error(f_dx.data(), dx_ref.data(), dx_ref.size());
@@ -162,26 +147,6 @@ __global__ void fill_kernel(floatX* p, size_t n, uint32_t salt) {
         h ^= h >> 13;
         p[i] = __float2bfloat16((float)(h & 0xFFFF) / 32768.0f - 1.0f);
     }
-}
-
-template <class F>
-static float median_ms(F&& f, int iters = 20) {
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    for (int i = 0; i < 3; i++) f();
-    std::vector<float> t(iters);
-    for (int i = 0; i < iters; i++) {
-        cudaCheck(cudaEventRecord(a));
-        f();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&t[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(t.begin(), t.end());
-    return t[iters / 2];
 }
 
 static void bench(MatmulContext& ctx) {

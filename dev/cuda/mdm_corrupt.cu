@@ -13,7 +13,6 @@
 #include "dev/test/test.h"
 #include "llmc/mdm.cuh"
 
-static std::mt19937_64 rng;
 static const int MASK = 50257;  // the seed's mask id; clean test tokens are drawn below it
 
 // ---- host-only checks (no GPU): bad arguments die before touching the device ----
@@ -243,26 +242,6 @@ static void check_case(const MdmBatch& mb, int B, int S, float eps, Mode mode, b
     CHECK(ok_starts, "row_start differs");
     CHECK(det, "second run not bit-identical");
     CHECK(g.guard_ok, "something was written past the outputs of this batch");
-}
-
-template <class F>
-static float median_ms(F&& f, int iters) {
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    for (int i = 0; i < 5; i++) f();
-    std::vector<float> t(iters);
-    for (int i = 0; i < iters; i++) {
-        cudaCheck(cudaEventRecord(a));
-        f();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&t[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(t.begin(), t.end());
-    return t[iters / 2];
 }
 
 static void bench(const MdmBatch& mb) {

@@ -40,28 +40,6 @@ static const double TOL_ROW_EMU = 1e-2, TOL_ROW_F32 = 3e-2;
 // Per-sequence sums of the evaluation head (fp64 sums of the same fp32 products, other grouping) vs the loss.
 static const double TOL_SEQ_SUM = 1e-12;
 
-static std::mt19937_64 rng;
-
-template <class T>
-static T* to_device(const std::vector<T>& h) {
-    T* d;
-    cudaCheck(cudaMalloc(&d, std::max<size_t>(h.size(), 1) * sizeof(T)));
-    if (!h.empty()) cudaCheck(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return d;
-}
-
-template <class T>
-static std::vector<T> to_host(const T* d, size_t n) {
-    std::vector<T> h(n);
-    if (n) cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-}
-
-static std::vector<float> to_float(const std::vector<floatX>& h) {
-    std::vector<float> f(h.size());
-    for (size_t i = 0; i < h.size(); i++) f[i] = bf16_to_float_host(h[i]);
-    return f;
-}
 
 // Random normal * scale rounded to bf16: the device values and their exact float twins for the reference.
 static void random_bf16(std::vector<floatX>& h, std::vector<float>& f, size_t n, float scale) {
@@ -307,26 +285,6 @@ static void check_case(MatmulContext& ctx, const Case& c) {
 __global__ void fill_uniform_kernel(floatX* x, size_t n, float scale, uint32_t seed) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
         x[i] = __float2bfloat16((2.0f * rng_uniform(seed, 0, 0, (uint32_t)(i >> 32), 0, (uint32_t)i) - 1.0f) * scale);
-}
-
-template <class F>
-static float median_ms(F&& f, int iters) {
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    for (int i = 0; i < 3; i++) f();
-    std::vector<float> t(iters);
-    for (int i = 0; i < iters; i++) {
-        cudaCheck(cudaEventRecord(a));
-        f();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&t[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(t.begin(), t.end());
-    return t[iters / 2];
 }
 
 static void bench(MatmulContext& ctx) {

@@ -16,69 +16,6 @@ static const double TOL_BF16_ONE_ROUNDING = 5e-3;
 // forward then backward on the GPU: two bf16 roundings (<= 2 * 2^-8 = 7.8e-3) against the original input.
 static const double TOL_ROUNDTRIP = 1e-2;
 
-static std::mt19937_64 rng;
-static float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
-
-template <class T>
-static T* to_device(const std::vector<T>& h) {
-    T* d;
-    cudaCheck(cudaMalloc(&d, std::max<size_t>(h.size(), 1) * sizeof(T)));
-    cudaCheck(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
-    return d;
-}
-template <class T>
-static std::vector<T> to_host(const T* d, size_t n) {
-    std::vector<T> h(n);
-    cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
-    return h;
-}
-static std::vector<float> to_float(const std::vector<floatX>& h) {
-    std::vector<float> f(h.size());
-    for (size_t i = 0; i < h.size(); i++) f[i] = bf16_to_float_host(h[i]);
-    return f;
-}
-static void random_bf16(std::vector<floatX>& h, std::vector<float>& f, size_t n, float lo, float hi) {
-    h.resize(n);
-    f.resize(n);
-    for (size_t i = 0; i < n; i++) {
-        h[i] = float_to_bf16_host(uniform(lo, hi));
-        f[i] = bf16_to_float_host(h[i]);
-    }
-}
-
-template <class Fn>
-static float median_ms(Fn fn, int reps = 25) {
-    for (int i = 0; i < 3; i++) fn();
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    std::vector<float> ms(reps);
-    for (int i = 0; i < reps; i++) {
-        cudaCheck(cudaEventRecord(a));
-        fn();
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        cudaCheck(cudaEventElapsedTime(&ms[i], a, b));
-    }
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
-    std::sort(ms.begin(), ms.end());
-    return ms[reps / 2];
-}
-static void report_bw(const char* what, double bytes, float ms, const DevicePeaks& pk) {
-    double gbps = bytes / (ms * 1e-3) / 1e9;
-    if (pk.mem_gbps > 0)
-        printf("  %-44s %8.3f ms  %7.1f GB/s  (%.0f%% of %.0f GB/s)\n", what, ms, gbps, 100.0 * gbps / pk.mem_gbps,
-               pk.mem_gbps);
-    else
-        printf("  %-44s %8.3f ms  %7.1f GB/s  (peak n/a)\n", what, ms, gbps);
-}
-static void check_err(const char* what, const float* gpu, const float* ref, size_t n, double tol) {
-    double e = rel_error(gpu, ref, n);
-    printf("  %-40s rel err %.3e (tol %.0e)\n", what, e, tol);
-    CHECK(e <= tol, "%s: rel err %.3e > %.0e", what, e, tol);
-}
-
 // The host table must hold exactly the reference's cos/sin of the reference's fp32 angles.
 static void check_table(int S, int hd, float theta) {
     std::vector<float2> t;
