@@ -13,8 +13,7 @@ NVCC_LIBS ?= -lcublasLt -lcublas -lgomp
 
 BUILD := build
 TEST_SRCS  := $(wildcard dev/test/test_*.cpp)
-TOOL_SRCS  := dev/data/prepare.cpp dev/data/inspect.cpp dev/cpu/train_cpu.cpp
-TOOL_SRCS  := $(wildcard $(TOOL_SRCS))
+TOOL_SRCS  := $(wildcard dev/data/prepare.cpp dev/data/inspect.cpp dev/cpu/*.cpp)
 CU_SRCS    := $(wildcard *.cu dev/cuda/*.cu)
 TEST_BINS  := $(patsubst dev/test/%.cpp,$(BUILD)/%,$(TEST_SRCS))
 TOOL_BINS  := $(patsubst %.cpp,$(BUILD)/%,$(notdir $(TOOL_SRCS)))
@@ -30,7 +29,7 @@ $(BUILD)/prepare: dev/data/prepare.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@ -lpthread -lz
 $(BUILD)/inspect: dev/data/inspect.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@
-$(BUILD)/train_cpu: dev/cpu/train_cpu.cpp $(HEADERS) | $(BUILD)
+$(BUILD)/%: dev/cpu/%.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) -O3 $< -o $@
 $(BUILD):
 	mkdir -p $(BUILD)
