@@ -222,7 +222,6 @@ int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     unsigned long long seed = args.seed;
     printf("classifier kernel test, seed %llu\n", seed);
-    rng.seed(seed);
     // The real vocabulary (vector + shared-memory path), ragged row counts, a row too long for shared memory
     // (plain vector path), a V % 8 != 0 case (scalar path), tiny rows. Eval mode always takes the vector path.
     check_classifier(1, PADDED_VOCAB, false);

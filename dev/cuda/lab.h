@@ -16,6 +16,9 @@
 #include "dev/test/test.h"
 #include "llmc/cuda_common.cuh"
 
+// Random inputs of a lab program, seeded by lab_args from --seed.
+inline std::mt19937_64 rng;
+
 struct LabArgs {
     uint64_t seed;
     bool quick = false;
@@ -32,11 +35,9 @@ inline LabArgs lab_args(int argc, char** argv) {
         else llmc_die("unknown argument '%s' (use --seed N, --quick, --no-bench)", argv[i]);
     }
     printf("%s: seed %llu%s\n", argv[0], (unsigned long long)a.seed, a.quick ? " (quick)" : "");
+    rng.seed(a.seed);
     return a;
 }
-
-// Random inputs: seeded from --seed by each program.
-inline std::mt19937_64 rng;
 
 inline float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
 

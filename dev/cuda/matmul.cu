@@ -196,7 +196,6 @@ int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     unsigned long long seed = args.seed;
     printf("matmul kernel test, seed %llu\n", seed);
-    rng.seed(seed);
     MatmulContext ctx;
     matmul_init(ctx);
     // Ragged row counts (compacted MDM rows), the LM head's 50304 classes, and one misaligned-pointer case.

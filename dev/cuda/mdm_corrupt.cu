@@ -271,7 +271,6 @@ static void bench(const MdmBatch& mb) {
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     const bool quick = args.quick, do_bench = args.bench;
-    rng.seed(args.seed);
     host_checks();
     printf("host checks: %d passed, %d failed\n", g_test_passed, g_test_failed);
 

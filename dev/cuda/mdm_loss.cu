@@ -355,7 +355,6 @@ static void bench(MatmulContext& ctx) {
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     const bool quick = args.quick, do_bench = args.bench;
-    rng.seed(args.seed);
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
         printf("no CUDA device: GPU checks not run\n");

@@ -113,7 +113,6 @@ static void bench(int B, int S, int nh, int hd, const DevicePeaks& pk) {
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     uint64_t seed = args.seed;
-    rng.seed(seed);
     const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
     printf("rope kernel lab on %s, seed %llu\n", pk.name, (unsigned long long)seed);

@@ -89,7 +89,6 @@ static void bench(int N, int F, const DevicePeaks& pk) {
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     uint64_t seed = args.seed;
-    rng.seed(seed);
     const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
     printf("swiglu kernel lab on %s, seed %llu\n", pk.name, (unsigned long long)seed);
