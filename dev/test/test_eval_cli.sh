@@ -4,9 +4,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 T=build/train_cpu; E=build/eval_cpu; PY=${PYTHON:-/usr/bin/python3}
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source dev/test/lib.sh
 for b in $T $E; do [ -x "$b" ] || { echo "FAIL: $b not built (run make)"; echo "0 passed, 1 failed"; exit 1; }; done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 TASK=dev/data/tasks/capitals.jsonl
@@ -39,16 +37,6 @@ out=$($E --load "$tmp/ar/model.ckpt" --task $TASK --val-data dev/data/c4_val --e
 echo "$out" | grep -q '^val ' && echo "$out" | grep -q '^task ' && ok || bad "--task with --val-data should run both: $out"
 
 # 2. Bad input: exactly one "error:" line on stderr and a non-zero exit.
-expect_error() {  # expect_error NEEDLE ARGS...
-    local needle=$1; shift
-    local err rc
-    err=$("$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -ne 0 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == error:* ]] && [[ "$err" == *"$needle"* ]]; then
-        ok
-    else
-        bad "'$*' should fail with one error line containing '$needle' (rc $rc): $err"
-    fi
-}
 head -c 5000 "$tmp/ar/model.ckpt" > "$tmp/trunc.ckpt"
 printf '{"context": "a", "choices": [" b", " c"], "gold": 0}\n{"context": "a", "choices": [" b", " c"], "gold": 5}\n' > "$tmp/bad.jsonl"
 printf '{"context": "a", "choices": [" b", " c"], "gold": 0}\n{"context": "a" "choices": []}\n' > "$tmp/bad2.jsonl"
@@ -100,5 +88,4 @@ err=$($PY $C arc "$tmp/arc_bad.jsonl" 2>&1 >/dev/null); [ $? -ne 0 ] && [[ "$err
 printf '{"goal": "g"}\n' > "$tmp/piqa_bad.jsonl"
 err=$($PY $C piqa "$tmp/piqa_bad.jsonl" --labels "$tmp/piqa.lst" 2>&1 >/dev/null); [ $? -ne 0 ] && [[ "$err" == *"missing field 'sol1'"* ]] && ok || bad "piqa missing field: $err"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

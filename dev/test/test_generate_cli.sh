@@ -4,9 +4,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 G=build/generate_cpu T=build/train_cpu
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source dev/test/lib.sh
 for b in $G $T; do [ -x "$b" ] || { echo "FAIL: $b not built (run make)"; echo "0 passed, 1 failed"; exit 1; }; done
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 TINY=(--seq-len 32 --batch 2 --micro-batch 2 --steps 2 --eval-samples 2 --mc-samples 1 --threads 2 --quiet)
@@ -39,16 +37,6 @@ out=$($G --threads 2 --load "$MDM" --length 2 2>&1) && ok || bad "MDM without a 
 out=$($G --threads 2 --load "$AR" --length 2 2>&1) && ok || bad "AR without a prompt failed: $out"
 
 # 2. Bad input: exactly one "error:" line on stderr and a non-zero exit.
-expect_error() {  # expect_error NEEDLE ARGS...
-    local needle=$1; shift
-    local err rc
-    err=$("$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -ne 0 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == error:* ]] && [[ "$err" == *"$needle"* ]]; then
-        ok
-    else
-        bad "'$*' should fail with one error line containing '$needle' (rc $rc): $err"
-    fi
-}
 head -c 1000 "$AR" > "$tmp/trunc.ckpt"
 long=$(printf 'word %.0s' $(seq 1 40))
 expect_error "--load CKPT is required" $G
@@ -66,5 +54,4 @@ expect_error "is an ar model, --objective asks for mdm" $G --load "$AR" --object
 expect_error "apply to MDM checkpoints" $G --load "$AR" --steps 4
 expect_error "not a multiple of --block 3" $G --load "$MDM" --length 8 --block 3
 expect_error "number of blocks (2)" $G --load "$MDM" --length 8 --block 4 --steps 3
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

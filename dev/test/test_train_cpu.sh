@@ -4,9 +4,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 T=build/train_cpu
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+source dev/test/lib.sh
 [ -x "$T" ] || { echo "FAIL: $T not built (run make)"; echo "0 passed, 1 failed"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 SMALL=(--seq-len 32 --batch 8 --micro-batch 4 --eval-samples 8 --mc-samples 2 --threads 2)
@@ -34,16 +32,6 @@ for obj in ar mdm; do
 done
 
 # 3. Bad input: exactly one "error:" line on stderr and a non-zero exit.
-expect_error() {  # expect_error NEEDLE ARGS...
-    local needle=$1; shift
-    local err rc
-    err=$("$@" 2>&1 >/dev/null); rc=$?
-    if [ $rc -ne 0 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == error:* ]] && [[ "$err" == *"$needle"* ]]; then
-        ok
-    else
-        bad "'$*' should fail with one error line containing '$needle' (rc $rc): $err"
-    fi
-}
 expect_error "cannot open" $T --train-data "$tmp/nope"
 expect_error "flag --lr: expected a number" $T --lr fast
 expect_error "unknown flag --epoch" $T --epoch 3
@@ -58,5 +46,4 @@ head -c 1000 "$tmp/full_ar/model.ckpt" > "$tmp/trunc.ckpt"
 expect_error "truncated" $T --resume "$tmp/trunc.ckpt"
 expect_error "(--unique-tokens 1000, --epochs 0.0001" $T --steps 0 --epochs 0.0001 --unique-tokens 1000
 expect_error "less than one batch" $T --steps 0 --epochs 0.1 --unique-tokens 1000 --seq-len 32 --batch 8
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
