@@ -54,6 +54,10 @@ done
 # 2. Short training runs on the bundled data (defaults: the one-GPU quickstart configs).
 [ -x build/train_gpt ] && check train_gpt_50steps 90 build/train_gpt --steps 50 --eval-every 25 --log "$LOGS/train_gpt.jsonl"
 [ -x build/train_mdm ] && check train_mdm_50steps 90 build/train_mdm --steps 50 --eval-every 25 --log "$LOGS/train_mdm.jsonl"
+# 2b. Exact resume on the GPU: 6 steps straight == 3 steps, --stop-at, --resume to 6 (checkpoints compared bytewise).
+for t in train_gpt train_mdm; do
+    [ -x "build/$t" ] && check "resume_$t" 90 bash scripts/resume_check.sh "$LOGS/resume_$t" "build/$t" --eval-samples 8
+done
 # 3. The seed's 140M AR config, B=8 x T=2048, a few steps: tok/s and MFU (full comparison: make bench).
 [ -x build/train_gpt ] && check bench_140m_ar 90 build/train_gpt --model 140m --seq-len 2048 --batch 8 --micro-batch 8 \
     --steps 12 --eval-every 0 --eval-samples 8 --log "$LOGS/bench_140m_ar.jsonl"
