@@ -61,6 +61,7 @@ struct GpuRun {
         }
         make_ckpt_dir(tc);
         log.open(tc.log, prog.step > 0);
+        log_config(log, tc, data, model.num_params, prog.step);
         printf("device     %s, %d SMs, bf16 peak %s TFLOP/s\n", peaks.name, peaks.sm_count,
                peaks.bf16_tflops > 0 ? std::to_string((int)peaks.bf16_tflops).c_str() : "unknown (MFU n/a; --peak-tflops)");
         tc.print_plan(stdout, model.num_params, data.sampler.tokens_per_epoch());

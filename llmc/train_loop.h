@@ -128,6 +128,24 @@ inline void load_train_data(TrainConfig& tc, TrainData& d, uint32_t objective) {
     d.val_sequences = d.val.size() < tc.eval_samples ? d.val.size() : tc.eval_samples;
 }
 
+// The run's configuration as the first JSONL record (and again after each resume), so a log alone says what
+// was trained: objective, shape, parameters (actual and the seed's formula), U, epochs, batch, schedule, seed.
+inline void log_config(JsonlLog& log, const TrainConfig& tc, const TrainData& d, size_t num_params, int64_t step) {
+    log.write(JsonLine().str("kind", "config").integer("step", step).str("objective", objective_name(tc.objective))
+                  .str("model", tc.model).integer("d_model", tc.cfg.d_model).integer("n_layer", tc.cfg.n_layer)
+                  .integer("n_head", tc.cfg.n_head).integer("head_dim", tc.cfg.head_dim).integer("ffn", tc.cfg.ffn)
+                  .integer("seq_len", tc.seq_len).integer("params", (int64_t)num_params)
+                  .num("params_seed_formula", seed_param_count(tc.cfg)).integer("unique_tokens", d.sampler.tokens_per_epoch())
+                  .num("epochs", (double)tc.train_samples * tc.seq_len / (double)d.sampler.tokens_per_epoch())
+                  .integer("train_samples", tc.train_samples).integer("total_steps", tc.total_steps)
+                  .integer("batch", tc.batch).integer("micro_batch", tc.micro_batch).num("lr", tc.lr).num("min_lr", tc.min_lr)
+                  .integer("warmup_samples", tc.schedule.warmup_samples).num("weight_decay", tc.weight_decay)
+                  .num("dropout", tc.dropout).num("attn_dropout", tc.attn_dropout).num("mdm_eps", tc.mdm_eps)
+                  .integer("seed", tc.seed).str("train_data", tc.train_data)
+                  .num("flops_per_token_seed", flops_per_token_seed(tc.cfg))
+                  .num("flops_per_token_attention", flops_per_token_with_attention(tc.cfg)));
+}
+
 // Creates --ckpt-dir if needed (one error line if impossible).
 inline void make_ckpt_dir(const TrainConfig& tc) {
     if (!tc.ckpt_dir.empty() && mkdir(tc.ckpt_dir.c_str(), 0755) != 0 && errno != EEXIST)

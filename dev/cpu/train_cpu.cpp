@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
     make_ckpt_dir(tc);
     JsonlLog log;
     log.open(tc.log, prog.step > 0);
+    log_config(log, tc, data, model.params.size(), prog.step);
     tc.print_plan(stdout, model.params.size(), sampler.tokens_per_epoch());
     printf("threads    %d OpenMP threads; validation %" PRId64 " sequences%s\n", omp_get_max_threads(),
            data.val_sequences,
