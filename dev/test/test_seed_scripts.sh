@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/seed/*.sh: dry-runs print the seed's numbers and flags (seed_spec §2: steps, warmup, lr, batch, preset,
+# epochs, U), bad arguments give one "error:" line, and one tiny real AR and MDM run through the same launcher on the
+# bundled data (CPU trainer) executes, its trainer plan matching the script's bash arithmetic, then eval + plot.
+set -u
+cd "$(dirname "$0")/../.."
+source dev/test/lib.sh
+S=scripts/seed
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: $1"; }
+
+out=$(bash $S/train_ar_100m.sh --dry-run 2>&1)
+for w in "steps=9532" "warmup=24402" "samples=2440244" "--model 140m" "--epochs 50" "--unique-tokens 99952399" "--steps 0" \
+         "--warmup-samples 24402" "--lr 2e-4" "--min-lr 2e-5" "--batch 256" "--micro-batch 8" "--seq-len 2048" "--seed 1234" \
+         "--beta2 0.95" "--weight-decay 0.1" "--clip 1.0" "--dropout 0.1" "--eval-every 1000" "--eval-samples 2560" "--save-every 1000" \
+         "build/train_gpt"; do has "$out" "$w"; done
+out=$(bash $S/train_mdm_100m.sh --dry-run --micro-batch 4 2>&1)
+for w in "steps=95322" "warmup=244024" "samples=24402441" "--model 425m" "--epochs 500" "--warmup-samples 244024" "--micro-batch 4" \
+         "build/train_mdm"; do has "$out" "$w"; done
+out=$(bash $S/subsets.sh --size 50m --objective ar --model 117m --epochs 4 --dry-run 2>&1); has "$out" "--unique-tokens 49874872"
+out=$(bash $S/subsets.sh --size 100m --objective mdm --dry-run 2>&1); has "$out" "steps=95322"
+out=$(bash $S/subsets.sh --list 2>&1); has "$out" "24743247"
+out=$(bash $S/grid.sh --kind data-value --objective ar --compute 1e19 --repeat 10 --dry-run 2>&1)
+has "$out" "D=7662725892"; has "$out" "--model 217m"; has "$out" "--warmup-samples 37416"; has "$out" "--steps 14615"
+out=$(bash $S/eval_100m.sh --dry-run 2>&1); has "$out" "--eval-samples 25600"; has "$out" "--mc-samples 8"; has "$out" "--mc-samples 32"
+out=$(bash $S/download.sh --dry-run 2>&1); has "$out" "datasets/ZahlenReal/diffusion_data_constraint_quickstart/resolve/main/gpt2tok_c4_val_text_document.idx"
+for f in download common train_ar_100m train_mdm_100m eval_100m subsets grid; do [ -f $S/$f.sh ] || bad "$f.sh missing"; done
+for f in download train_ar_100m train_mdm_100m eval_100m subsets grid; do bash $S/$f.sh --help | grep -q '^usage:' && ok || bad "$f --help"; done
+
+expect_error "--epochs" bash $S/train_ar_100m.sh --epochs 2.5 --dry-run
+expect_error "micro-batch" bash $S/train_ar_100m.sh --micro-batch 7 --dry-run
+expect_error "unknown option" bash $S/train_mdm_100m.sh --bogus
+expect_error "unknown preset" bash $S/train_ar_100m.sh --model 99m --dry-run
+expect_error "needs a value" bash $S/eval_100m.sh --mc
+expect_error "--model is required" bash $S/subsets.sh --size 25m --objective ar --epochs 3 --dry-run
+expect_error "--compute" bash $S/grid.sh --kind chinchilla --objective ar --compute 5e19
+expect_error "not found" bash $S/train_ar_100m.sh --data-dir "$tmp/none"
+
+# Tiny real runs through the same launcher: U=512 tokens x 2 epochs / S=32 = 32 samples = 4 steps of 8.
+TINY=(--cpu --model tiny --seq-len 32 --batch 8 --micro-batch 4 --unique-tokens 512 --epochs 2 --train-data dev/data/c4_train
+      --val-data dev/data/c4_val --eval-every 2 --eval-batches 1 --save-every 2 --out-dir "$tmp")
+if [ -x build/train_cpu ] && [ -x build/eval_cpu ]; then
+    out=$(bash $S/train_ar_100m.sh "${TINY[@]}" --stop-at 2 -- --threads 2 --quiet 2>&1) && ok || bad "tiny AR run: $out"
+    out=$(bash $S/train_ar_100m.sh "${TINY[@]}" --resume -- --threads 2 --quiet 2>&1) && ok || bad "tiny AR resume: $out"
+    echo "$out" | grep -q "steps=4 " && echo "$out" | grep -Eq "^batch .*; 4 steps" && ok || bad "plan mismatch: $out"
+    out=$(bash $S/train_mdm_100m.sh "${TINY[@]}" --epochs 1 -- --threads 2 --quiet 2>&1) && ok || bad "tiny MDM run: $out"
+    out=$(bash $S/eval_100m.sh --out-dir "$tmp" --which final --val-data dev/data/c4_val --eval-samples 4 --mc 2,3 -- --threads 2 2>&1) \
+        && ok || bad "eval: $out"
+    has "$out" "(K=3)"; has "$out" "NLL"
+    [ -s "$tmp/eval/plot_100m.csv" ] && [ "$(grep -c '^ar_140m_100m,ar,' "$tmp/eval/plot_100m.csv")" -eq 2 ] && ok || bad "plot csv"
+else
+    bad "build/train_cpu or build/eval_cpu not built (run make)"
+fi
+finish
