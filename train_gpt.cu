@@ -14,18 +14,10 @@
 int main(int argc, char** argv) {
     GpuRun run;
     TrainConfig& tc = run.tc;
-    // One-GPU defaults: the "mini" model (15.9M parameters) on 512-token sequences, 32 sequences per step, 12 epochs
-    // over the bundled 1.28M-token C4 sample (936 steps). Twelve passes over the same data give AR room to overfit
-    // (the paper's starting point), which the validation NLL and best.ckpt tracking show.
-    tc.model = "mini";
-    tc.seq_len = 512;
-    tc.batch = 32;
-    tc.micro_batch = 32;
+    set_one_gpu_defaults(tc);
+    // Twelve passes over the same data give AR room to overfit (the paper's starting point), which the validation
+    // NLL and best.ckpt tracking show.
     tc.epochs = 12;
-    tc.lr = 1e-3;
-    tc.min_lr = 1e-4;
-    tc.eval_every = 100;
-    tc.eval_samples = 64;
     run.setup(argc, argv, OBJ_AR, "train_gpt", "Trains the autoregressive transformer on one GPU (bf16 compute, "
                                                "fp32 master weights); defaults train the mini model on the bundled C4 sample.");
     Transformer& model = run.model;

@@ -19,18 +19,9 @@ constexpr int HEAD_ROW_MULTIPLE = 128;
 int main(int argc, char** argv) {
     GpuRun run;
     TrainConfig& tc = run.tc;
-    // One-GPU defaults: as train_gpt's, but more epochs: diffusion keeps improving on repeated data far longer
-    // (the paper's point), so it gets twice the passes over the same 1.28M unique tokens.
-    tc.model = "mini";
-    tc.seq_len = 512;
-    tc.batch = 32;
-    tc.micro_batch = 32;
+    set_one_gpu_defaults(tc);
+    // Diffusion keeps improving on repeated data far longer than AR (the paper's point): twice train_gpt's passes.
     tc.epochs = 24;
-    tc.lr = 1e-3;
-    tc.min_lr = 1e-4;
-    tc.eval_every = 100;
-    tc.eval_samples = 64;
-    tc.mc_samples = 8;
     run.setup(argc, argv, OBJ_MDM, "train_mdm", "Trains the masked-diffusion transformer on one GPU (bf16 compute, "
                                                 "fp32 master weights); defaults train the mini model on the bundled C4 sample.");
     Transformer& model = run.model;

@@ -13,6 +13,19 @@
 #include "train_loop.h"          // TrainData, TrainProgress, eval/save cadence, report_eval, checkpoint headers
 #include "transformer.cuh"       // Transformer: forward / head / backward / optimizer_step on the GPU
 
+// One-GPU defaults of both trainers: the "mini" model (15.9M parameters) on 512-token sequences, 32 sequences per
+// step, over the bundled 1.28M-token C4 sample, lr 1e-3 -> 1e-4, validation every 100 steps on 64 sequences.
+inline void set_one_gpu_defaults(TrainConfig& tc) {
+    tc.model = "mini";
+    tc.seq_len = 512;
+    tc.batch = 32;
+    tc.micro_batch = 32;
+    tc.lr = 1e-3;
+    tc.min_lr = 1e-4;
+    tc.eval_every = 100;
+    tc.eval_samples = 64;
+}
+
 struct GpuRun {
     using Clock = std::chrono::steady_clock;
     TrainConfig tc;              // set a trainer's defaults here before setup()
