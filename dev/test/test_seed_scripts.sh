@@ -35,6 +35,8 @@ expect_error "needs a value" bash $S/eval_100m.sh --mc
 expect_error "--model is required" bash $S/subsets.sh --size 25m --objective ar --epochs 3 --dry-run
 expect_error "--compute" bash $S/grid.sh --kind chinchilla --objective ar --compute 5e19
 expect_error "not found" bash $S/train_ar_100m.sh --data-dir "$tmp/none"
+expect_error "not built" bash $S/train_ar_100m.sh --data-dir dev/data --build-dir "$tmp/none" \
+    --train-data dev/data/c4_train --val-data dev/data/c4_val
 
 # Tiny real runs through the same launcher: U=512 tokens x 2 epochs / S=32 = 32 samples = 4 steps of 8.
 TINY=(--cpu --model tiny --seq-len 32 --batch 8 --micro-batch 4 --unique-tokens 512 --epochs 2 --train-data dev/data/c4_train

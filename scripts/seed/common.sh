@@ -169,10 +169,10 @@ train_run() {
     elif [ "$OBJECTIVE" = ar ]; then trainer=("$BUILD_DIR/train_gpt")
     else trainer=("$BUILD_DIR/train_mdm"); fi
     if [ "$DRY_RUN" = 0 ]; then
-        [ -x "${trainer[0]}" ] || die "trainer ${trainer[0]} not built (run: make ${trainer[0]})"
         local p; for p in "$train" "$val"; do
             [ -f "$p.bin" ] && [ -f "$p.idx" ] || die "dataset $p.bin/.idx not found (run scripts/seed/download.sh)"
         done
+        [ -x "${trainer[0]}" ] || die "trainer ${trainer[0]} not built (run: make ${trainer[0]})"
         [ "$RESUME" = 0 ] || [ -f "$run_dir/model.ckpt" ] || die "--resume: $run_dir/model.ckpt does not exist"
     fi
     note "plan: $OBJECTIVE $MODEL U=$UNIQUE epochs=${EPOCHS:-from-steps} samples=$samples steps=$steps warmup=$warmup" \
