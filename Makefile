@@ -20,8 +20,12 @@ TOOL_BINS  := $(patsubst %.cpp,$(BUILD)/%,$(notdir $(TOOL_SRCS)))
 CU_OBJS    := $(patsubst %.cu,$(BUILD)/cucheck/%.o,$(CU_SRCS))
 HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h dev/cuda/*.h)
 
+# The data-parallel CPU trainer (train_cpu.cpp over MPI), built only where OpenMPI's mpicxx is installed.
+MPICXX ?= $(shell command -v mpicxx)
+MPI_BINS := $(if $(MPICXX),$(BUILD)/train_cpu_mpi)
+
 .PHONY: all test cudacheck gpu gpucheck bench clean
-all: $(TOOL_BINS) $(TEST_BINS)
+all: $(TOOL_BINS) $(TEST_BINS) $(MPI_BINS)
 
 $(BUILD)/%: dev/test/%.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@
@@ -31,6 +35,8 @@ $(BUILD)/inspect: dev/data/inspect.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@
 $(BUILD)/%: dev/cpu/%.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) -O3 $< -o $@
+$(BUILD)/train_cpu_mpi: dev/cpu/train_cpu.cpp $(HEADERS) | $(BUILD)
+	$(MPICXX) $(CXXFLAGS) -O3 -DLLMC_MPI $< -o $@
 $(BUILD):
 	mkdir -p $(BUILD)
 

@@ -208,6 +208,21 @@ struct Model {
     }
 };
 
+// The seed's AdamW on elements [lo, lo+len) of the parameter buffer (g, m, v hold just that range): each piece
+// takes the decay group of the tensor it lies in, so a data-parallel shard may cut across tensors.
+template <class T>
+void adamw_range(Model<T>& model, size_t lo, size_t len, const T* g, T* m, T* v, float lr, float beta1, float beta2,
+                 float eps, float wd, int t) {
+    size_t sizes[NUM_PARAM_TENSORS];
+    param_sizes(model.cfg, sizes);
+    for (int k = 0; k < NUM_PARAM_TENSORS; k++) {
+        const size_t a = std::max(model.offset(k), lo), e = std::min(model.offset(k) + sizes[k], lo + len);
+        if (a < e)
+            adamw_update(model.params.data() + a, g + (a - lo), m + (a - lo), v + (a - lo), e - a, lr, beta1, beta2,
+                         eps, param_has_decay(k) ? wd : 0.0f, t);
+    }
+}
+
 // AdamW over the whole model with the seed's groups (decay only where param_has_decay), after global-norm
 // clipping. The clip factor is applied to m.grads in place (as the seed does); returns the pre-clip norm.
 template <class T>
@@ -220,13 +235,7 @@ double optimizer_step(Model<T>& m, std::vector<T>& adam_m, std::vector<T>& adam_
     const double c = clip_coefficient(norm, max_norm);
     if (c < 1.0)
         for (size_t i = 0; i < n; i++) m.grads[i] = (T)((double)m.grads[i] * c);
-    size_t sizes[NUM_PARAM_TENSORS];
-    param_sizes(m.cfg, sizes);
-    for (int k = 0; k < NUM_PARAM_TENSORS; k++) {
-        const size_t o = m.offset(k);
-        adamw_update(m.param(k), m.grad(k), adam_m.data() + o, adam_v.data() + o, sizes[k], lr, beta1, beta2, eps,
-                     param_has_decay(k) ? wd : 0.0f, t);
-    }
+    adamw_range(m, 0, n, m.grads.data(), adam_m.data(), adam_v.data(), lr, beta1, beta2, eps, wd, t);
     return norm;
 }
 
