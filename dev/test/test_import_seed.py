@@ -23,7 +23,9 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seed_torch import Checks, seed_forward  # noqa: E402  the independent PyTorch model
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(REPO, "scripts", "import_seed_checkpoint.py")
@@ -34,16 +36,7 @@ VP, H, L, NH, HD, FFN = 50304, 64, 2, 4, 16, 128
 A = NH * HD
 MASK_ID, V = 50257, 50257
 
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", msg)
+check = Checks()
 
 
 def load_converter():
@@ -126,44 +119,17 @@ def expected_buffer(T):
     return torch.cat([p.float().reshape(-1) for p in parts]).numpy()
 
 
-# ---- independent PyTorch model (seed_spec §1), fp32 ----------------------------------------------------------
+# ---- the independent PyTorch model (dev/test/seed_torch.py), fp32, fed from the SEED's key names ------------
 
-def rmsnorm(x, w):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * w
-
-
-def rope(x):  # x [B, n, S, d]; half-split (rotate-half) layout, theta 1e4, positions 0..S-1
-    S, d = x.shape[-2], x.shape[-1]
-    inv = 10000.0 ** (-torch.arange(0, d // 2, dtype=torch.float32) * 2 / d)
-    ang = torch.arange(S, dtype=torch.float32)[:, None] * inv[None, :]
-    cos, sin = torch.cat([ang, ang], -1).cos(), torch.cat([ang, ang], -1).sin()
-    lo, hi = x[..., : d // 2], x[..., d // 2:]
-    return x * cos + torch.cat([-hi, lo], -1) * sin
+SEED_KEYS = {"ln1_w": "input_layernorm.weight", "qkv_w": "self_attention.query_key_value.weight",
+             "attproj_w": "self_attention.dense.weight", "ln2_w": "post_attention_layernorm.weight",
+             "fc_w": "mlp.dense_h_to_4h.weight", "fcproj_w": "mlp.dense_4h_to_h.weight"}
 
 
 def torch_loss(T, inputs, targets, weight, causal, swap_qk=False, swap_gate=False):
-    W = lambda t: t.float()  # noqa: E731
-    B, S = inputs.shape
-    x = W(T["wte"])[inputs]
-    for lay in T["layers"]:
-        a = rmsnorm(x, W(lay["input_layernorm.weight"]))
-        q, k, v = (a @ W(lay["self_attention.query_key_value.weight"]).T).split(A, -1)  # contiguous [Q|K|V] thirds
-        if swap_qk:
-            q, k = k, q
-        heads = lambda t: t.view(B, S, NH, HD).transpose(1, 2)  # noqa: E731 — head-major within each third
-        q, k, v = rope(heads(q)), rope(heads(k)), heads(v)
-        s = q @ k.transpose(-1, -2) / HD ** 0.5
-        if causal:
-            s = s.masked_fill(torch.ones(S, S, dtype=torch.bool).triu(1), float("-inf"))
-        y = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, S, A)
-        x = x + y @ W(lay["self_attention.dense.weight"]).T
-        b = rmsnorm(x, W(lay["post_attention_layernorm.weight"]))
-        gate, up = (b @ W(lay["mlp.dense_h_to_4h.weight"]).T).split(FFN, -1)
-        if swap_gate:
-            gate, up = up, gate
-        x = x + (F.silu(gate) * up) @ W(lay["mlp.dense_4h_to_h.weight"]).T
-    logits = rmsnorm(x, W(T["lnf"])) @ W(T["wte"]).T  # tied head over all Vp classes
-    ce = F.cross_entropy(logits.reshape(-1, VP), targets.reshape(-1), reduction="none")
+    P = {k: torch.stack([lay[key].float() for lay in T["layers"]]) for k, key in SEED_KEYS.items()}
+    P["wte"], P["lnf_w"] = T["wte"].float(), T["lnf"].float()
+    _, _, ce = seed_forward(P, inputs, targets, weight, causal, NH, HD, swap_qk=swap_qk, swap_gate=swap_gate)
     return float((ce.double() * weight.reshape(-1).double()).sum())
 
 
@@ -314,8 +280,7 @@ def main():
               f"CLI on a missing input: exit {rc}, stderr {se!r}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    check.summary()
 
 
 if __name__ == "__main__":

@@ -22,26 +22,17 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from seed_torch import PARAM_NAMES, Checks, seed_forward  # noqa: E402  the independent PyTorch model
 
 TOL = 1e-5
 TOL_UPDATE = 1e-4
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DUMP_BIN = os.path.join(REPO, "build", "test_torch_dump")
-PARAM_NAMES = ["wte", "ln1_w", "qkv_w", "attproj_w", "ln2_w", "fc_w", "fcproj_w", "lnf_w"]
 DECAY = {"wte", "qkv_w", "attproj_w", "fc_w", "fcproj_w"}  # 2-D weights; RMSNorm gains get no weight decay
 
-passed = 0
-failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", msg)
+check = Checks()
 
 
 def load_dump(path):
@@ -82,51 +73,6 @@ class Cfg:
                 "ln2_w": (L, h), "fc_w": (L, 2 * F_, h), "fcproj_w": (L, h, F_), "lnf_w": (h,)}
 
 
-def rmsnorm(x, w, eps):
-    return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * w
-
-
-def rope_cos_sin(cfg):
-    # Megatron: inv_freq = 1/theta^(arange(0, d, 2)/d) in fp32, angles = positions x inv_freq in fp32, emb = [f, f].
-    inv_freq = 1.0 / (cfg.theta ** (torch.arange(0, cfg.hd, 2, dtype=torch.float32) / cfg.hd))
-    freqs = torch.outer(torch.arange(cfg.S, dtype=torch.float32), inv_freq)
-    emb = torch.cat([freqs, freqs], dim=-1).double()
-    return emb.cos(), emb.sin()
-
-
-def rotate_half(x):
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([-x2, x1], dim=-1)
-
-
-def model_loss(cfg, P, inputs, targets, weight, causal, masks):
-    """Seed transformer forward; masks hold 0/1 keep arrays. Returns (loss, logits, per-row CE)."""
-    B, S, A, nh, hd = cfg.B, cfg.S, cfg.A, cfg.nh, cfg.hd
-    kh = 1.0 / (1.0 - cfg.hidden_p)
-    ka = 1.0 / (1.0 - cfg.attn_p)
-    cos, sin = rope_cos_sin(cfg)
-    x = F.embedding(inputs, P["wte"]) * masks["drop_emb"] * kh
-    for l in range(cfg.L):
-        a = rmsnorm(x, P["ln1_w"][l], cfg.rms_eps)
-        qkv = F.linear(a, P["qkv_w"][l])
-        q, k, v = [t.view(B, S, nh, hd).transpose(1, 2) for t in qkv.split(A, dim=-1)]  # [B, nh, S, hd]
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
-        scores = q @ k.transpose(-1, -2) / (hd ** 0.5)
-        if causal:
-            future = torch.triu(torch.ones(S, S, dtype=torch.bool), diagonal=1)
-            scores = scores.masked_fill(future, float("-inf"))
-        probs = torch.softmax(scores, dim=-1) * masks["drop_prob"][l] * ka
-        y = (probs @ v).transpose(1, 2).reshape(B, S, A)
-        x = x + F.linear(y, P["attproj_w"][l]) * masks["drop_attn"][l] * kh
-        b = rmsnorm(x, P["ln2_w"][l], cfg.rms_eps)
-        gate, up = F.linear(b, P["fc_w"][l]).chunk(2, dim=-1)
-        x = x + F.linear(F.silu(gate) * up, P["fcproj_w"][l]) * masks["drop_mlp"][l] * kh
-    logits = F.linear(rmsnorm(x, P["lnf_w"], cfg.rms_eps), P["wte"]).view(B * S, cfg.Vp)
-    ce = F.cross_entropy(logits, targets.reshape(-1), reduction="none")
-    return (ce * weight.reshape(-1)).sum(), logits, ce
-
-
 def objective_batch(cfg, d, name, mdm_without_p=False):
     """Inputs, targets and row weights built from the raw tokens y (and, for MDM, the dumped mask and p)."""
     y = torch.from_numpy(d["y"].astype(np.int64))
@@ -157,7 +103,8 @@ def run_torch(cfg, d, name, params0, perturb=None, flip_prob=False, causal=None,
     inputs, targets, weight = objective_batch(cfg, d, name, mdm_without_p)
     if causal is None:
         causal = name == "ar"
-    loss, logits, ce = model_loss(cfg, P, inputs, targets, weight, causal, masks)
+    loss, logits, ce = seed_forward(P, inputs, targets, weight, causal, cfg.nh, cfg.hd, cfg.theta, cfg.rms_eps, masks,
+                                    cfg.hidden_p, cfg.attn_p)
     loss.backward()
     out = {"loss": loss.item(), "logits": logits.detach(), "row_loss": ce.detach()}
     for k in PARAM_NAMES:
@@ -255,8 +202,7 @@ def main():
         print("sensitivity: %-36s -> worst err/tol %.1f" % (desc, w))
         check(w > 1.0, "sensitivity: %s was not detected (worst err/tol %.2f)" % (desc, w))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    check.summary()
 
 
 if __name__ == "__main__":
