@@ -22,7 +22,7 @@ HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h dev/cuda/*
 
 # The data-parallel CPU trainer (train_cpu.cpp over MPI), built only where OpenMPI's mpicxx is installed.
 MPICXX ?= $(shell command -v mpicxx)
-MPI_BINS := $(if $(MPICXX),$(BUILD)/train_cpu_mpi)
+MPI_BINS := $(if $(MPICXX),$(BUILD)/train_cpu_mpi $(BUILD)/test_bootstrap_mpi)
 
 .PHONY: all test cudacheck gpu gpucheck bench clean
 all: $(TOOL_BINS) $(TEST_BINS) $(MPI_BINS)
@@ -37,6 +37,8 @@ $(BUILD)/%: dev/cpu/%.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) -O3 $< -o $@
 $(BUILD)/train_cpu_mpi: dev/cpu/train_cpu.cpp $(HEADERS) | $(BUILD)
 	$(MPICXX) $(CXXFLAGS) -O3 -DLLMC_MPI $< -o $@
+$(BUILD)/test_bootstrap_mpi: dev/test/test_bootstrap.cpp $(HEADERS) | $(BUILD)
+	$(MPICXX) $(CXXFLAGS) -DLLMC_MPI $< -o $@
 $(BUILD):
 	mkdir -p $(BUILD)
 
@@ -48,9 +50,15 @@ cudacheck: $(CU_OBJS)
 	@echo "cudacheck: $(words $(CU_SRCS)) .cu file(s) compiled for sm_90 and sm_80"
 
 # GPU programs (sm_90 only: what the GPU machine runs). Built here too, so a run there need not compile.
+# Multi-GPU needs neither flag nor library at build time: NCCL is loaded at run time (llmc/data_parallel.cuh) and
+# mpirun only starts the processes. `make gpu USE_MPI=1` (after `make clean`) also links MPI, for --dist-init mpi.
+ifeq ($(USE_MPI),1)
+NVCCFLAGS += -DLLMC_MPI $(addprefix -I,$(shell $(MPICXX) --showme:incdirs))
+NVCC_LIBS += $(addprefix -L,$(shell $(MPICXX) --showme:libdirs)) $(addprefix -l,$(shell $(MPICXX) --showme:libs))
+endif
 GPU_GENCODE ?= -gencode arch=compute_90,code=sm_90
 GPU_BINS := $(patsubst dev/cuda/%.cu,$(BUILD)/cuda/%,$(wildcard dev/cuda/*.cu)) \
-            $(patsubst %.cu,$(BUILD)/%,$(wildcard train_*.cu test_*.cu))
+            $(patsubst %.cu,$(BUILD)/%,$(wildcard train_*.cu test_*.cu eval_*.cu generate_*.cu))
 $(BUILD)/cuda/%: dev/cuda/%.cu $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) $(GPU_GENCODE) $< -o $@ $(NVCC_LIBS)

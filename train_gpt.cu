@@ -1,4 +1,4 @@
-// train_gpt.cu — the autoregressive (AR) trainer on one GPU: the seed's GPT (Llama-style, causal attention,
+// train_gpt.cu — the autoregressive (AR) trainer on one or more GPUs: the seed's GPT (Llama-style, causal attention,
 // next-token cross-entropy) trained on a Megatron dataset with U unique tokens x E epochs, the seed's AdamW and
 // warmup + cosine schedule, periodic validation (mean NLL over a fixed validation subset) with best-so-far
 // tracking and checkpoints. dev/cpu/train_cpu.cpp is its CPU twin. `diff train_gpt.cu train_mdm.cu` shows what
@@ -7,6 +7,8 @@
 //   make build/train_gpt && ./build/train_gpt            # "mini" model on the bundled C4 sample
 //   ./build/train_gpt --model 140m --seq-len 2048 --batch 256 --micro-batch 8 --lr 2e-4 --min-lr 2e-5
 //                     --train-data PREFIX --epochs 50    (the seed's AR best on its 100M-token C4 subset)
+//   mpirun -np 8 ./build/train_gpt --model 140m ...   same flags on 8 GPUs: each rank a slice of every global batch,
+//                                                   ZeRO-1 optimizer shards, the same run as on one GPU
 #include "llmc/eval.h"           // run_validation, LossStats: mean NLL over the fixed validation subset
 #include "llmc/objective.h"      // make_ar_batch: inputs = y[:, :S], targets = y[:, 1:], weight 1/(B*S)
 #include "llmc/train_gpu.cuh"    // GpuRun: flags, data, device, model, resume, optimizer step, logging, checkpoints
@@ -29,7 +31,8 @@ int main(int argc, char** argv) {
                               (uint32_t)tc.eval_seed, tc.cfg.mask_id,
                               [&](const int* in, const int* tgt, const float*, int rows, float* row_loss) {
                                   model.eval_row_loss(in, tgt, nullptr, rows, /*causal=*/true, row_loss);
-                              });
+                              },
+                              run.dist.rank(), run.dist.world());
     };
 
     std::vector<int64_t> positions(b);
@@ -37,8 +40,8 @@ int main(int argc, char** argv) {
     std::vector<float> weight(N);
     while (run.running()) {
         run.begin_step();
-        for (int micro = 0; micro < tc.grad_accum; micro++) {
-            run.data.sampler.micro_batch_or_die(run.prog.consumed, tc.batch, b, 1, 0, micro, positions.data(), y.data());
+        for (int micro = 0; micro < run.accum; micro++) {  // this rank's share of the global batch
+            run.micro_batch(micro, positions.data(), y.data());
             make_ar_batch(inputs.data(), targets.data(), weight.data(), y.data(), b, S);
             model.forward(inputs.data(), b, /*causal=*/true, run.keys(positions[0]));
             // Every row is predicted; scale 1/grad_accum makes the step's loss the mean of the micro-batch losses.

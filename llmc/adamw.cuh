@@ -61,7 +61,8 @@ __device__ inline float adamw_element(float& p, float g, float& m, float& v, flo
 // the scalar version covers any alignment and the n % 4 tail.
 template <bool VEC>
 __global__ void adamw_kernel(float* master, floatX* params, const float* grads, float* mom, float* var, size_t n,
-                             AdamWGroups groups, AdamWHyper h, const float* d_scale, float h_scale) {
+                             size_t first_index, AdamWGroups groups, AdamWHyper h, const float* d_scale,
+                             float h_scale) {
     const float scale = d_scale ? *d_scale : h_scale;
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     size_t first = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -73,7 +74,7 @@ __global__ void adamw_kernel(float* master, floatX* params, const float* grads, 
             float4 g = reinterpret_cast<const float4*>(grads)[q];
             float4 m = reinterpret_cast<const float4*>(mom)[q];
             float4 v = reinterpret_cast<const float4*>(var)[q];
-            size_t i = 4 * q;
+            size_t i = first_index + 4 * q;  // position in the parameter layout: decides the decay group
             adamw_element(p.x, g.x * scale, m.x, v.x, adamw_decay_of(groups, i + 0), h);
             adamw_element(p.y, g.y * scale, m.y, v.y, adamw_decay_of(groups, i + 1), h);
             adamw_element(p.z, g.z * scale, m.z, v.z, adamw_decay_of(groups, i + 2), h);
@@ -91,7 +92,7 @@ __global__ void adamw_kernel(float* master, floatX* params, const float* grads, 
     }
     for (size_t i = done + first; i < n; i += stride) {
         float p = master[i], m = mom[i], v = var[i];
-        adamw_element(p, grads[i] * scale, m, v, adamw_decay_of(groups, i), h);
+        adamw_element(p, grads[i] * scale, m, v, adamw_decay_of(groups, first_index + i), h);
         master[i] = p;
         mom[i] = m;
         var[i] = v;
@@ -105,14 +106,16 @@ __global__ void adamw_kernel(float* master, floatX* params, const float* grads, 
 //   master -= lr * (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd_i * master),  wd_i = wd where groups say decay;
 //   params[i] = bf16(master[i]) (round to nearest even).
 // grads are only read (zero them for the next step separately). Elementwise: bit-identical run to run.
+// first_index: where element 0 of these buffers sits in the parameter layout (a ZeRO-1 shard's offset), so the
+// decay groups apply to the right elements.
 inline void adamw_update(float* master, floatX* params, const float* grads, float* m, float* v, size_t n,
                          const AdamWGroups& groups, float lr, float beta1, float beta2, float eps, float wd, int t,
-                         const float* d_grad_scale, float grad_scale, cudaStream_t stream) {
+                         const float* d_grad_scale, float grad_scale, cudaStream_t stream, size_t first_index = 0) {
     if (n == 0) return;
     if (t < 1) llmc_die("adamw: step t must be >= 1 (got %d)", t);
-    if (groups.count == 0 || groups.end[groups.count - 1] < n)
+    if (groups.count == 0 || groups.end[groups.count - 1] < first_index + n)
         llmc_die("adamw: parameter ranges cover %zu of %zu elements", groups.count ? groups.end[groups.count - 1] : 0,
-                 n);
+                 first_index + n);
     AdamWHyper h;
     h.lr = lr, h.beta1 = beta1, h.beta2 = beta2, h.eps = eps, h.wd = wd;
     h.bc1 = (float)(1.0 - pow((double)beta1, t));
@@ -124,10 +127,10 @@ inline void adamw_update(float* master, floatX* params, const float* grads, floa
     size_t blocks = ceil_div(work ? work : 1, (size_t)threads);
     if (blocks > 65536) blocks = 65536;  // grid-stride beyond this: plenty of warps to hide latency
     if (vec)
-        adamw_kernel<true><<<(int)blocks, threads, 0, stream>>>(master, params, grads, m, v, n, groups, h,
+        adamw_kernel<true><<<(int)blocks, threads, 0, stream>>>(master, params, grads, m, v, n, first_index, groups, h,
                                                                 d_grad_scale, grad_scale);
     else
-        adamw_kernel<false><<<(int)blocks, threads, 0, stream>>>(master, params, grads, m, v, n, groups, h,
+        adamw_kernel<false><<<(int)blocks, threads, 0, stream>>>(master, params, grads, m, v, n, first_index, groups, h,
                                                                  d_grad_scale, grad_scale);
     cudaCheckLaunch();
 }

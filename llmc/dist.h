@@ -18,12 +18,14 @@
 #include <mpi.h>
 #endif
 
-// Which elements of an n-element buffer rank r owns: [begin(r), end(r)), shard = ceil(n / W) elements each.
+// Which elements of an n-element buffer rank r owns: [begin(r), end(r)), shard = ceil(n / W) elements each, rounded
+// up to a multiple of `align` (GPU buffers: every shard starts on a vector-load and NCCL-friendly boundary).
 struct ShardLayout {
     size_t n = 0, shard = 0;
     int world = 1;
     ShardLayout() = default;
-    ShardLayout(size_t n_, int world_) : n(n_), shard((n_ + world_ - 1) / world_), world(world_) {}
+    ShardLayout(size_t n_, int world_, size_t align = 1)
+        : n(n_), shard(((n_ + world_ - 1) / world_ + align - 1) / align * align), world(world_) {}
     size_t padded() const { return shard * world; }
     size_t begin(int r) const { return std::min(n, (size_t)r * shard); }
     size_t end(int r) const { return std::min(n, (size_t)(r + 1) * shard); }

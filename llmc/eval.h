@@ -46,17 +46,23 @@ inline double perplexity(double loss) { return exp(loss < 20 ? loss : 20); }
 // make_mdm_eval_batch: keyed by eval seed, draw k and sequence index, so every evaluation of every checkpoint
 // uses the same t's and masks). `forward(inputs, targets, weight, rows, row_loss)` runs the model with dropout
 // off on `rows` sequences and writes the per-position cross-entropy (rows*S values) into row_loss.
+// Data parallel: rank r of W evaluates batches r, r + W, ... (all K draws of a batch on one rank) and leaves the
+// other sequences' sums 0, so summing the ranks' stats element-wise gives exactly the one-process result.
 template <class Sampler, class Forward>
 LossStats run_validation(const Sampler& val, int64_t n_sequences, int S, int micro_batch, bool mdm, int K,
-                         bool stratified, float eps, uint32_t seed, int mask_id, Forward&& forward) {
+                         bool stratified, float eps, uint32_t seed, int mask_id, Forward&& forward, int rank = 0,
+                         int world = 1) {
     if (!mdm) K = 1;
     const int64_t N = val.size() < n_sequences ? val.size() : n_sequences;
     const int B = micro_batch;
     LossStats stats(K);
+    stats.sum.assign((size_t)N, 0.0);
+    stats.sumsq.assign((size_t)N, 0.0);
     std::vector<int> y((size_t)B * (S + 1)), inputs((size_t)B * S), targets((size_t)B * S);
     std::vector<float> weight((size_t)B * S), row_loss((size_t)B * S);
     for (int k = 0; k < K; k++) {
         for (int64_t i0 = 0; i0 < N; i0 += B) {
+            if ((i0 / B) % world != rank) continue;
             const int rows = (int)(N - i0 < B ? N - i0 : B);
             for (int b = 0; b < rows; b++) val.get_sample(i0 + b, y.data() + (size_t)b * (S + 1));
             if (mdm)

@@ -45,53 +45,71 @@ __global__ void __launch_bounds__(GNORM_THREADS) global_norm_partials_kernel(dou
     if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-// norm = sqrt(sum of partials); clip = max_norm / (norm + 1e-6) if that is < 1, else 1 (max_norm <= 0: 1).
-__global__ void __launch_bounds__(GNORM_BLOCKS)
-    global_norm_final_kernel(double* norm_out, float* clip_out, const double* partials, double max_norm) {
+// The sum of the partials in a fixed tree: the squared norm of this process's gradient (shard).
+__global__ void __launch_bounds__(GNORM_BLOCKS) global_norm_sum_kernel(double* sumsq_out, const double* partials) {
     double s = block_sum_fixed<GNORM_BLOCKS>(partials[threadIdx.x]);
-    if (threadIdx.x == 0) {
-        double norm = sqrt(s);
-        norm_out[0] = norm;
-        double c = 1.0;
-        if (max_norm > 0) {
-            c = max_norm / (norm + 1e-6);
-            if (!(c < 1.0)) c = 1.0;  // NaN norm gives factor 1: the caller checks the norm for finiteness
-        }
-        clip_out[0] = (float)c;
+    if (threadIdx.x == 0) sumsq_out[0] = s;
+}
+
+// norm = sqrt(sumsq); clip = max_norm / (norm + 1e-6) if that is < 1, else 1 (max_norm <= 0: 1).
+__global__ void global_norm_finish_kernel(double* norm_out, float* clip_out, const double* sumsq, double max_norm) {
+    double norm = sqrt(sumsq[0]);
+    norm_out[0] = norm;
+    double c = 1.0;
+    if (max_norm > 0) {
+        c = max_norm / (norm + 1e-6);
+        if (!(c < 1.0)) c = 1.0;  // NaN norm gives factor 1: the caller checks the norm for finiteness
     }
+    clip_out[0] = (float)c;
 }
 
 // Device buffers of one norm computation: the per-block partials and the two results.
 struct GlobalNorm {
     double* partials = nullptr;  // [GNORM_BLOCKS]
+    double* sumsq = nullptr;     // device scalar: sum of squares (data parallel: summed over ranks before finish)
     double* norm = nullptr;      // device scalar: ||g||_2
     float* clip = nullptr;       // device scalar: factor to multiply the gradient by (<= 1)
 };
 
 inline void global_norm_init(GlobalNorm& gn) {
     cudaCheck(cudaMalloc(&gn.partials, GNORM_BLOCKS * sizeof(double)));
+    cudaCheck(cudaMalloc(&gn.sumsq, sizeof(double)));
     cudaCheck(cudaMalloc(&gn.norm, sizeof(double)));
     cudaCheck(cudaMalloc(&gn.clip, sizeof(float)));
 }
 
 inline void global_norm_free(GlobalNorm& gn) {
     cudaCheck(cudaFree(gn.partials));
+    cudaCheck(cudaFree(gn.sumsq));
     cudaCheck(cudaFree(gn.norm));
     cudaCheck(cudaFree(gn.clip));
     gn = GlobalNorm{};
 }
 
-// Asynchronous: writes *gn.norm = ||g[0..n)||_2 (fp64) and *gn.clip = the seed's clip factor for max_norm
-// (ref::clip_coefficient, as float) on the stream. Pass gn.clip as adamw_update's d_grad_scale: no host sync.
-inline void global_norm(GlobalNorm& gn, const float* g, size_t n, double max_norm, cudaStream_t stream) {
+// Asynchronous: *gn.sumsq = sum of g[0..n)^2 (fp64). Under ZeRO-1 each rank does this on its gradient shard and
+// the ranks all-reduce gn.sumsq before global_norm_finish.
+inline void global_norm_sumsq(GlobalNorm& gn, const float* g, size_t n, cudaStream_t stream) {
     if (!gn.partials) llmc_die("global_norm: GlobalNorm used before global_norm_init");
     if ((uintptr_t)g % 16 == 0)
         global_norm_partials_kernel<true><<<GNORM_BLOCKS, GNORM_THREADS, 0, stream>>>(gn.partials, g, n);
     else
         global_norm_partials_kernel<false><<<GNORM_BLOCKS, GNORM_THREADS, 0, stream>>>(gn.partials, g, n);
     cudaCheckLaunch();
-    global_norm_final_kernel<<<1, GNORM_BLOCKS, 0, stream>>>(gn.norm, gn.clip, gn.partials, max_norm);
+    global_norm_sum_kernel<<<1, GNORM_BLOCKS, 0, stream>>>(gn.sumsq, gn.partials);
     cudaCheckLaunch();
+}
+
+// Asynchronous: *gn.norm = sqrt(*gn.sumsq) and *gn.clip = the seed's clip factor for max_norm
+// (ref::clip_coefficient, as float). Pass gn.clip as adamw_update's d_grad_scale: no host sync.
+inline void global_norm_finish(GlobalNorm& gn, double max_norm, cudaStream_t stream) {
+    global_norm_finish_kernel<<<1, 1, 0, stream>>>(gn.norm, gn.clip, gn.sumsq, max_norm);
+    cudaCheckLaunch();
+}
+
+// Both steps for one process: the L2 norm of g[0..n) and its clip factor.
+inline void global_norm(GlobalNorm& gn, const float* g, size_t n, double max_norm, cudaStream_t stream) {
+    global_norm_sumsq(gn, g, n, stream);
+    global_norm_finish(gn, max_norm, stream);
 }
 
 // Synchronous convenience: waits for the stream and returns the norm computed by the last global_norm().

@@ -6,6 +6,8 @@
 //   parameters   ONE fp32 master buffer and ONE bf16 copy in the layout of llmc/config.h param_offsets, ONE fp32
 //                gradient buffer of the same layout (micro-batch gradients accumulate in it: matmul dW with
 //                beta = 1, RMSNorm dw +=, embedding +=), AdamW moments m and v: 18 bytes per parameter.
+//                Data parallel (llmc/data_parallel.cuh), ZeRO stage 1: the fp32 master and m, v hold only this
+//                rank's shard of the layout; the bf16 copy and the gradients stay whole (6 + 12/W bytes/param).
 //   activations  planned from a table (name, shape, dtype) for the largest micro-batch, carved out of ONE
 //                allocation; print_plan() shows it with the memory per sequence and the largest micro-batch
 //                that would fit.
@@ -37,6 +39,8 @@
 #include "classifier.cuh"   // classifier_forward_backward, loss_reduce, gather_rows / scatter_rows
 #include "config.h"         // ModelConfig, ParamTensor layout, param_offsets, param_init_std
 #include "cuda_common.cuh"  // cudaCheck, floatX (bf16), bf16 host conversions
+#include "data_parallel.cuh" // GpuDist: ranks and the NCCL reduce-scatter / all-gather of ZeRO-1 (no-ops alone)
+#include "dist.h"           // ShardLayout: which slice of the flat parameter buffer each rank updates
 #include "embedding.cuh"    // embedding_forward (+ dropout), EmbeddingBackwardPlan, embedding_backward
 #include "global_norm.cuh"  // global_norm: deterministic L2 norm and the seed's clip factor, on the device
 #include "matmul.cuh"       // MatmulContext, matmul_forward / matmul_backward (cuBLASLt, pinned algorithms)
@@ -88,6 +92,12 @@ inline int select_weighted_rows(const float* weight, const int* targets, int N, 
         row_weights.push_back(weight[n]);
     }
     return (int)rows.size();
+}
+
+// The process alone: a GpuDist whose collectives are no-ops (tests, one-GPU runs).
+inline GpuDist* single_process_dist() {
+    static GpuDist alone;
+    return &alone;
 }
 
 // fp32 master -> bf16 compute copy (round to nearest even, as adamw_update writes it).
@@ -148,10 +158,13 @@ struct Transformer {
     RopeTable rope;
     AdamWGroups groups;
     size_t num_params = 0, off[NUM_PARAM_TENSORS], sizes[NUM_PARAM_TENSORS];
-    float* master = nullptr;           // fp32 master weights (what the optimizer updates and checkpoints hold)
-    floatX* params = nullptr;          // bf16 copy used by forward and backward
-    float* grads = nullptr;            // fp32 gradients, accumulated over the micro-batches of a step
-    float* adam_m = nullptr;
+    GpuDist* dist = nullptr;           // the data-parallel group (single_process_dist(): this process alone)
+    ShardLayout zero;                  // ZeRO-1 shards of the flat layout: rank r updates [begin(r), end(r))
+    size_t shard_lo = 0, shard_len = 0;  // this rank's slice
+    float* master = nullptr;           // fp32 master weights of this rank's shard (all of them alone)
+    floatX* params = nullptr;          // bf16 copy used by forward and backward: whole, zero.padded() elements
+    float* grads = nullptr;            // fp32 gradients, accumulated over the micro-batches of a step: whole, padded
+    float* adam_m = nullptr;           // AdamW moments of this rank's shard
     float* adam_v = nullptr;
     Activations act{};
     void* arena = nullptr;
@@ -160,8 +173,9 @@ struct Transformer {
     // ---- setup ------------------------------------------------------------------------------------------
 
     // Allocates parameters, optimizer state and the activations of micro-batches of up to max_batch sequences
-    // of cfg.seq_len tokens. Dies with one line if the shape is unsupported or the memory does not fit.
-    void init(const ModelConfig& c, int max_batch) {
+    // of cfg.seq_len tokens; with a data-parallel group d, only this rank's ZeRO-1 shard of the fp32 master and
+    // moments. Dies with one line if the shape is unsupported or the memory does not fit.
+    void init(const ModelConfig& c, int max_batch, GpuDist* d = nullptr) {
         validate_config(c);
         std::string err = gpu_config_error(c);
         if (!err.empty()) llmc_die("%s", err.c_str());
@@ -178,12 +192,18 @@ struct Transformer {
         groups = adamw_groups_from_config(cfg);
         num_params = param_offsets(cfg, off);
         param_sizes(cfg, sizes);
-        cudaCheck(cudaMalloc(&master, num_params * sizeof(float)));
-        cudaCheck(cudaMalloc(&params, num_params * sizeof(floatX)));
-        cudaCheck(cudaMalloc(&grads, num_params * sizeof(float)));
-        cudaCheck(cudaMalloc(&adam_m, num_params * sizeof(float)));
-        cudaCheck(cudaMalloc(&adam_v, num_params * sizeof(float)));
-        cudaCheck(cudaMemset(grads, 0, num_params * sizeof(float)));
+        dist = d ? d : single_process_dist();
+        zero = ShardLayout(num_params, dist->world(), kShardAlign);
+        shard_lo = zero.begin(dist->rank());
+        shard_len = zero.end(dist->rank()) - shard_lo;
+        cudaCheck(cudaMalloc(&master, zero.shard * sizeof(float)));
+        cudaCheck(cudaMalloc(&params, zero.padded() * sizeof(floatX)));
+        cudaCheck(cudaMalloc(&grads, zero.padded() * sizeof(float)));
+        cudaCheck(cudaMalloc(&adam_m, zero.shard * sizeof(float)));
+        cudaCheck(cudaMalloc(&adam_v, zero.shard * sizeof(float)));
+        cudaCheck(cudaMemset(params, 0, zero.padded() * sizeof(floatX)));  // the padding is gathered, never used
+        cudaCheck(cudaMemset(master, 0, zero.shard * sizeof(float)));
+        cudaCheck(cudaMemset(grads, 0, zero.padded() * sizeof(float)));
         reset_optimizer();
 
         size_t total;
@@ -233,18 +253,21 @@ struct Transformer {
         set_master(h.data());
     }
 
-    // Uploads fp32 master weights (host, num_params) and derives the bf16 copy.
+    // Uploads all fp32 master weights (host, num_params): the whole bf16 copy, and this rank's shard of the
+    // masters. The gradient buffer (whole, fp32) stages the upload and is zero afterwards.
     void set_master(const float* host) {
-        cudaCheck(cudaMemcpyAsync(master, host, num_params * sizeof(float), cudaMemcpyHostToDevice, stream));
+        cudaCheck(cudaMemcpyAsync(grads, host, num_params * sizeof(float), cudaMemcpyHostToDevice, stream));
         master_to_bf16_kernel<<<(unsigned)std::min<size_t>(ceil_div(num_params, (size_t)256), 65536), 256, 0, stream>>>(
-            params, master, num_params);
+            params, grads, num_params);
         cudaCheckLaunch();
+        cudaCheck(cudaMemcpyAsync(master, grads + shard_lo, shard_len * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+        cudaCheck(cudaMemsetAsync(grads, 0, zero.padded() * sizeof(float), stream));
         cudaCheck(cudaStreamSynchronize(stream));  // the host buffer may go away after return
     }
 
     void reset_optimizer() {
-        cudaCheck(cudaMemset(adam_m, 0, num_params * sizeof(float)));
-        cudaCheck(cudaMemset(adam_v, 0, num_params * sizeof(float)));
+        cudaCheck(cudaMemset(adam_m, 0, zero.shard * sizeof(float)));
+        cudaCheck(cudaMemset(adam_v, 0, zero.shard * sizeof(float)));
     }
 
     // ---- activation plan ----------------------------------------------------------------------------------
@@ -309,6 +332,7 @@ struct Transformer {
     }
 
     static constexpr int kHeadRowMultiple = 128;             // masked-row counts padded to this (select_weighted_rows)
+    static constexpr size_t kShardAlign = 64;                // ZeRO-1 shards start on 256-byte (fp32) boundaries
     static constexpr int kMaxRows = 1 << 26;                 // row counts and plan indices are int
     static constexpr size_t kAlign = 256;                  // every buffer starts 256-byte aligned (16-byte vectors, cuBLASLt)
     static constexpr size_t kReserveBytes = (size_t)512 << 20;  // left free for cuBLASLt, the CUDA runtime, fragmentation
@@ -344,8 +368,13 @@ struct Transformer {
 
     void print_plan(FILE* f) {
         const double MiB = 1048576.0;
-        fprintf(f, "parameters %zu (%.2fM): fp32 master + bf16 copy + fp32 grad + AdamW m, v = %.1f MiB\n", num_params,
-                num_params / 1e6, num_params * 18.0 / MiB);
+        if (dist->world() == 1)
+            fprintf(f, "parameters %zu (%.2fM): fp32 master + bf16 copy + fp32 grad + AdamW m, v = %.1f MiB\n",
+                    num_params, num_params / 1e6, num_params * 18.0 / MiB);
+        else
+            fprintf(f, "parameters %zu (%.2fM): bf16 copy + fp32 grad %.1f MiB + ZeRO-1 shard of %zu fp32 master, m, v "
+                       "%.1f MiB (rank %d of %d)\n", num_params, num_params / 1e6, zero.padded() * 6.0 / MiB, zero.shard,
+                    zero.shard * 12.0 / MiB, dist->rank(), dist->world());
         fprintf(f, "activations for micro-batch %d x %d tokens (one arena):\n", max_B, cfg.seq_len);
         fprintf(f, "  %-16s %-26s %-6s %-8s %10s\n", "tensor", "shape", "dtype", "role", "MiB");
         for (const ActEntry& e : activation_table(max_B))
@@ -454,8 +483,10 @@ struct Transformer {
     }
 
     void reset_loss() { cudaCheck(cudaMemsetAsync(act.loss, 0, sizeof(double), stream)); }
-    // Waits for the stream and returns the loss accumulated by head() since reset_loss().
+    // Waits for the stream and returns the loss accumulated by head() since reset_loss(), summed over the
+    // data-parallel ranks (each scaled its micro-batches by 1/global accumulation): the step's loss. Once per step.
     double read_loss() {
+        dist->allreduce_sum(act.loss, 1, stream);
         double h;
         cudaCheck(cudaMemcpyAsync(&h, act.loss, sizeof h, cudaMemcpyDeviceToHost, stream));
         cudaCheck(cudaStreamSynchronize(stream));
@@ -488,9 +519,54 @@ struct Transformer {
         for (int j = 0; j < M; j++) row_loss[rows[j]] = w[j] != 0.0f ? compact[j] : 0.0f;
     }
 
+    // ---- evaluation logits (eval_gpu, generate_gpu: llmc/gpu_backend.cuh) ------------------------------------
+
+    // Forward of B sequences (dropout off), then the LM head on M of their rows and fp32 logits [M, Vp] into out
+    // (host). rows: HOST list, strictly increasing within [0, B*S), or nullptr for all M = B*S rows in order.
+    // head(grad = false) leaves its bf16 logits intact (classifier.cuh writes dlogits only when asked); its loss
+    // against target 0 is not used.
+    void eval_logits(const int* inputs, int B, bool causal, const int* rows, int M, float* out) {
+        const int N = B * cfg.seq_len;
+        const size_t Vp = cfg.padded_vocab;
+        if (!rows && M != N) llmc_die("eval_logits: without a row list M must be all %d rows (got %d)", N, M);
+        if (M == 0) return;
+        std::vector<int> head_rows, head_targets, keep;  // keep: head rows whose logits were asked for
+        std::vector<float> asked;
+        if (rows) {
+            // The asked rows as weight-1 rows, padded like eval_row_loss's (few head shapes for matmul.cuh's pins).
+            std::vector<float> want(N, 0.0f);
+            for (int j = 0; j < M; j++) {
+                if (rows[j] < 0 || rows[j] >= N || (j > 0 && rows[j] <= rows[j - 1]))
+                    llmc_die("eval_logits: row list must be strictly increasing within [0, %d) (entry %d is %d)", N, j,
+                             rows[j]);
+                want[rows[j]] = 1.0f;
+            }
+            const std::vector<int> zeros(N, 0);
+            select_weighted_rows(want.data(), zeros.data(), N, head_rows, head_targets, asked, kHeadRowMultiple);
+            for (int i = 0; i < (int)asked.size(); i++)
+                if (asked[i] != 0.0f) keep.push_back(i);
+        } else {
+            head_targets.assign(N, 0);
+            keep.resize(N);
+            for (int i = 0; i < N; i++) keep[i] = i;
+        }
+        const int H = (int)head_targets.size();
+        forward(inputs, B, causal, StepKeys{});
+        head(head_targets.data(), nullptr, rows ? head_rows.data() : nullptr, H, 1.0f, false);
+        std::vector<floatX> h((size_t)H * Vp);
+        cudaCheck(cudaMemcpyAsync(h.data(), act.logits, h.size() * sizeof(floatX), cudaMemcpyDeviceToHost, stream));
+        cudaCheck(cudaStreamSynchronize(stream));
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < M; j++) {
+            const floatX* src = h.data() + (size_t)keep[j] * Vp;
+            float* dst = out + (size_t)j * Vp;
+            for (size_t v = 0; v < Vp; v++) dst[v] = bf16_to_float_host(src[v]);
+        }
+    }
+
     // ---- backward ------------------------------------------------------------------------------------------
 
-    void zero_grad() { cudaCheck(cudaMemsetAsync(grads, 0, num_params * sizeof(float), stream)); }
+    void zero_grad() { cudaCheck(cudaMemsetAsync(grads, 0, zero.padded() * sizeof(float), stream)); }
 
     // Backward of the last forward + head(grad = true): grads += d(loss)/d(params), loss as weighted by head().
     void backward() {
@@ -562,42 +638,65 @@ struct Transformer {
 
     // The seed's step (ref::optimizer_step): global L2 norm of the gradients, clip factor max_norm/(norm+1e-6) when
     // below 1 (max_norm <= 0: off), AdamW with weight decay on 2-D weights only, new bf16 copy. t is 1-based.
-    // Returns the pre-clip norm (waits for the stream).
+    // Data parallel, ZeRO-1: reduce-scatter the gradients (rank r gets the sum of its shard), the global norm from
+    // every shard's sum of squares, AdamW on this rank's shard, all-gather the bf16 copy. Alone, the collectives
+    // are no-ops and this is the one-GPU step. Returns the pre-clip norm (waits for the stream).
     double optimizer_step(float lr, float beta1, float beta2, float eps, float weight_decay, double max_norm, int t) {
-        global_norm(gn, grads, num_params, max_norm, stream);
-        adamw_update(master, params, grads, adam_m, adam_v, num_params, groups, lr, beta1, beta2, eps, weight_decay, t,
-                     gn.clip, 1.0f, stream);
+        float* g = grads + (size_t)dist->rank() * zero.shard;  // where reduce-scatter leaves this rank's shard
+        dist->reduce_scatter(grads, zero.shard, stream);
+        global_norm_sumsq(gn, g, shard_len, stream);
+        dist->allreduce_sum(gn.sumsq, 1, stream);
+        global_norm_finish(gn, max_norm, stream);
+        adamw_update(master, params + shard_lo, g, adam_m, adam_v, shard_len, groups, lr, beta1, beta2, eps,
+                     weight_decay, t, gn.clip, 1.0f, stream, shard_lo);
+        dist->allgather(params, zero.shard, stream);
         return global_norm_read(gn, stream);
     }
 
     // ---- checkpoints ----------------------------------------------------------------------------------------------
 
+    // num_params floats at device address d (one process: master, adam_m, adam_v are whole) to the host.
     void download(std::vector<float>& out, const float* d) {
         out.resize(num_params);
         cudaCheck(cudaMemcpyAsync(out.data(), d, num_params * sizeof(float), cudaMemcpyDeviceToHost, stream));
         cudaCheck(cudaStreamSynchronize(stream));
     }
 
+    // The whole buffer of which every rank holds its shard (master, adam_m or adam_v) into out (host): each rank
+    // places its shard in the gradient buffer (free between steps) and all-gather fills in the others. Every rank
+    // must call it; each gets the whole buffer.
+    void gather_whole(std::vector<float>& out, const float* shard) {
+        cudaCheck(cudaMemcpyAsync(grads + (size_t)dist->rank() * zero.shard, shard, shard_len * sizeof(float),
+                                  cudaMemcpyDeviceToDevice, stream));
+        dist->allgather(grads, zero.shard, stream);
+        download(out, grads);
+    }
+
     // Writes fp32 master weights and AdamW moments under header h (llmc/train_loop.h progress_header: shape,
-    // objective, step, data cursor, best loss) with llmc/checkpoint.h: atomic, checksummed.
+    // objective, step, data cursor, best loss) with llmc/checkpoint.h: atomic, checksummed. The full state whatever
+    // the sharding, so a run saved on W GPUs resumes on any number: a collective (every rank calls it), rank 0
+    // writes. Leaves the gradients zero.
     void save_checkpoint(const char* path, const CheckpointHeader& h) {
         if (h.num_params != num_params || !h.has_optimizer)
             llmc_die("save_checkpoint: header for %" PRIu64 " parameters (optimizer %u), model has %zu",
                      (uint64_t)h.num_params, h.has_optimizer, num_params);
         std::vector<float> hp, hm, hv;
-        download(hp, master);
-        download(hm, adam_m);
-        download(hv, adam_v);
-        checkpoint_save(path, h, hp.data(), hm.data(), hv.data());
+        gather_whole(hp, master);
+        gather_whole(hm, adam_m);
+        gather_whole(hv, adam_v);
+        zero_grad();
+        if (dist->root()) checkpoint_save(path, h, hp.data(), hm.data(), hv.data());
     }
 
     // Restores fp32 master weights (and the bf16 copy) and the AdamW moments (nullptr: zero) from host buffers of
-    // num_params floats, e.g. a checkpoint_load'ed file whose header the caller has checked (resume_progress).
+    // num_params floats, e.g. a checkpoint_load'ed file whose header the caller has checked (resume_progress);
+    // this rank keeps its shard.
     void set_state(const float* master_host, const float* m_host, const float* v_host) {
         set_master(master_host);
         reset_optimizer();
-        if (m_host) cudaCheck(cudaMemcpy(adam_m, m_host, num_params * sizeof(float), cudaMemcpyHostToDevice));
-        if (v_host) cudaCheck(cudaMemcpy(adam_v, v_host, num_params * sizeof(float), cudaMemcpyHostToDevice));
+        const size_t bytes = shard_len * sizeof(float);
+        if (m_host) cudaCheck(cudaMemcpy(adam_m, m_host + shard_lo, bytes, cudaMemcpyHostToDevice));
+        if (v_host) cudaCheck(cudaMemcpy(adam_v, v_host + shard_lo, bytes, cudaMemcpyHostToDevice));
     }
 
     // ---- views -----------------------------------------------------------------------------------------------

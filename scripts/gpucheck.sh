@@ -2,15 +2,15 @@
 # scripts/gpucheck.sh — every GPU check in one run (`make gpucheck` on a machine with a GPU): builds the CUDA
 # programs for sm_90 (GPUCHECK_NOBUILD=1 uses binaries built elsewhere), runs the trainer tests against the CPU
 # reference, every dev/cuda kernel test (correctness only: timing is `make bench`), compute-sanitizer memcheck
-# on small cases, ~50 training steps of each objective, a short benchmark of the seed's 140M AR config
+# on small cases, ~50 training steps of each objective, exact resume, the data-parallel (NCCL) path, a short benchmark of the seed's 140M AR config
 # (B=8, T=2048), and prints one PASS/FAIL table last. One log per check in build/gpucheck; when $OUT is set, the
-# summary and a tarball of the logs are copied there. GPUCHECK_BUDGET (seconds, default 330) skips the checks that
+# summary and a tarball of the logs are copied there. GPUCHECK_BUDGET (seconds, default 450) skips the checks that
 # would start after it, so a time-limited machine still returns a table.
 set -u
 cd "$(dirname "$0")/.."
 LOGS=build/gpucheck
 rm -rf "$LOGS"; mkdir -p "$LOGS"
-BUDGET=${GPUCHECK_BUDGET:-330}
+BUDGET=${GPUCHECK_BUDGET:-450}
 SUMMARY=()
 fails=0
 skipped=0
@@ -41,7 +41,7 @@ check() {
 }
 
 if [ "${GPUCHECK_NOBUILD:-0}" != 1 ]; then
-    make -j"$(nproc)" gpu >"$LOGS/build.log" 2>&1 || { echo "BUILD FAILED"; tail -n 40 "$LOGS/build.log"; exit 1; }
+    make -j"$(nproc)" gpu build/eval_cpu >"$LOGS/build.log" 2>&1 || { echo "BUILD FAILED"; tail -n 40 "$LOGS/build.log"; exit 1; }
 fi
 
 # 1. The trainers against the CPU reference, then the pieces that never ran before, first.
@@ -52,12 +52,24 @@ for k in mdm_corrupt mdm_loss; do
     [ -x "build/cuda/$k" ] && check "$k" 60 "build/cuda/$k" --no-bench
 done
 # 2. Short training runs on the bundled data (defaults: the one-GPU quickstart configs).
-[ -x build/train_gpt ] && check train_gpt_50steps 90 build/train_gpt --steps 50 --eval-every 25 --log "$LOGS/train_gpt.jsonl"
-[ -x build/train_mdm ] && check train_mdm_50steps 90 build/train_mdm --steps 50 --eval-every 25 --log "$LOGS/train_mdm.jsonl"
+[ -x build/train_gpt ] && check train_gpt_50steps 90 build/train_gpt --steps 50 --eval-every 25 --log "$LOGS/train_gpt.jsonl" \
+    --ckpt-dir "$LOGS/ckpt_train_gpt"
+[ -x build/train_mdm ] && check train_mdm_50steps 90 build/train_mdm --steps 50 --eval-every 25 --log "$LOGS/train_mdm.jsonl" \
+    --ckpt-dir "$LOGS/ckpt_train_mdm"
 # 2b. Exact resume on the GPU: 6 steps straight == 3 steps, --stop-at, --resume to 6 (checkpoints compared bytewise).
 for t in train_gpt train_mdm; do
     [ -x "build/$t" ] && check "resume_$t" 90 bash scripts/resume_check.sh "$LOGS/resume_$t" "build/$t" --eval-samples 8
 done
+# eval_gpu against eval_cpu on the 50-step checkpoints (validation loss, every task choice's score, within bf16
+# tolerances) and a generate_gpu smoke run (prompt, length, same seed = same text): scripts/compare_eval.sh.
+for t in train_gpt train_mdm; do
+    [ -f "$LOGS/ckpt_$t/model.ckpt" ] && check "eval_gpu_$t" 180 bash scripts/compare_eval.sh \
+        --load "$LOGS/ckpt_$t/model.ckpt" --eval-a build/eval_gpu --eval-b build/eval_cpu --generate build/generate_gpu
+done
+# 2b'. train_mdm's GPU corruption kernel vs the host mask builder: the same training within bf16 tolerance.
+[ -x build/train_mdm ] && check corruption_check 120 bash scripts/corruption_check.sh "$LOGS/corruption"
+# 2c. Data parallel: the NCCL path with one rank == the plain run (bits); two ranks sharing the GPU if NCCL allows.
+[ -x build/train_gpt ] && check dp_check 240 bash scripts/dp_check.sh "$LOGS/dp"
 # 3. The seed's 140M AR config, B=8 x T=2048, a few steps: tok/s and MFU (full comparison: make bench).
 [ -x build/train_gpt ] && check bench_140m_ar 90 build/train_gpt --model 140m --seq-len 2048 --batch 8 --micro-batch 8 \
     --steps 12 --eval-every 0 --eval-samples 8 --log "$LOGS/bench_140m_ar.jsonl"

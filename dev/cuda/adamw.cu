@@ -9,6 +9,7 @@
 #include "dev/cpu/reference.h"
 #include "dev/test/test.h"
 #include "llmc/adamw.cuh"
+#include "llmc/dist.h"  // ShardLayout: the ZeRO-1 slices of the shard case
 #include "llmc/global_norm.cuh"
 
 // m, v, p: fp32 arithmetic with one rounding per operation (IEEE div/sqrt) against the reference's fp64
@@ -24,8 +25,11 @@ struct Range {
 };
 
 // Runs 3 steps on n elements split into `ranges`; buffers are shifted by `offset` floats (offset 1 forces the
-// unaligned scalar kernel). Returns the final GPU state for the determinism comparison.
-static std::vector<float> run_case(const char* name, const std::vector<Range>& ranges, int offset, bool check) {
+// unaligned scalar kernel). shards > 1 updates the buffer as ZeRO-1 does, in `shards` launches over consecutive
+// slices (64-element aligned, as llmc/dist.h ShardLayout for the GPU), each told its offset in the layout.
+// Returns the final GPU state for the determinism and shard comparisons.
+static std::vector<float> run_case(const char* name, const std::vector<Range>& ranges, int offset, bool check,
+                                   int shards = 1) {
     const size_t n = ranges.back().end;
     const float lr = 1e-2f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
     if (check) printf("%s: n=%zu, %zu ranges, pointer offset %d floats\n", name, n, ranges.size(), offset);
@@ -55,6 +59,14 @@ static std::vector<float> run_case(const char* name, const std::vector<Range>& r
     cudaCheck(cudaMemset(dv, 0, n * sizeof(float)));
     GlobalNorm gn;
     global_norm_init(gn);
+    const ShardLayout shard_layout(n, shards, 64);
+    auto update = [&](const float* d_scale, float h_scale, int t, float lr_, float b1_, float b2_, float eps_, float wd_) {
+        for (int r = 0; r < shards; r++) {
+            const size_t lo = shard_layout.begin(r), len = shard_layout.end(r) - lo;
+            adamw_update(dp + lo, dpb + lo, dg + lo, dm + lo, dv + lo, len, groups, lr_, b1_, b2_, eps_, wd_, t,
+                         d_scale, h_scale, 0, lo);
+        }
+    };
 
     std::vector<float> rp = p, rm = m, rv = v, prev_gpu = p, prev_ref = p;
     for (int t = 1; t <= 3; t++) {
@@ -67,14 +79,14 @@ static std::vector<float> run_case(const char* name, const std::vector<Range>& r
         if (t == 1) {
             scale_used = 0.5f;
             cudaCheck(cudaMemcpy(dscale, &scale_used, sizeof(float), cudaMemcpyHostToDevice));
-            adamw_update(dp, dpb, dg, dm, dv, n, groups, lr, b1, b2, eps, wd, t, dscale, 123.0f, 0);
+            update(dscale, 123.0f, t, lr, b1, b2, eps, wd);
         } else if (t == 2) {
             scale_used = 1.0f;
-            adamw_update(dp, dpb, dg, dm, dv, n, groups, lr, b1, b2, eps, wd, t, nullptr, 1.0f, 0);
+            update(nullptr, 1.0f, t, lr, b1, b2, eps, wd);
         } else {
             double norm = ref::global_norm(g.data(), n);
             global_norm(gn, dg, n, 0.5 * norm, 0);
-            adamw_update(dp, dpb, dg, dm, dv, n, groups, lr, b1, b2, eps, wd, t, gn.clip, 1.0f, 0);
+            update(gn.clip, 1.0f, t, lr, b1, b2, eps, wd);
             scale_used = to_host(gn.clip, 1)[0];  // the reference uses the very factor the kernel read
             if (check) CHECK(scale_used < 0.51f && scale_used > 0.49f, "clip factor %g, expected ~0.5", scale_used);
         }
@@ -135,6 +147,18 @@ static void check_case(const char* name, const std::vector<Range>& ranges, int o
     CHECK(same, "%s: AdamW not deterministic", name);
 }
 
+// ZeRO-1: the buffer updated in 3 slices, each told its offset, must equal the one-launch update bit for bit
+// (the decay groups follow the layout position, not the slice position).
+static void check_shards(const char* name, const std::vector<Range>& ranges, unsigned long long seed) {
+    rng.seed(seed);
+    std::vector<float> sliced = run_case(name, ranges, 0, true, 3);
+    rng.seed(seed);
+    std::vector<float> whole = run_case(name, ranges, 0, false, 1);
+    bool same = sliced.size() == whole.size() && memcmp(sliced.data(), whole.data(), whole.size() * sizeof(float)) == 0;
+    printf("  3 slices == one launch, bit for bit: %s\n", same ? "yes" : "NO");
+    CHECK(same, "%s: sliced AdamW differs from the whole-buffer update", name);
+}
+
 static std::vector<Range> model_ranges(const ModelConfig& c) {
     size_t off[NUM_PARAM_TENSORS], sz[NUM_PARAM_TENSORS];
     param_offsets(c, off);
@@ -191,6 +215,8 @@ int main(int argc, char** argv) {
     std::vector<Range> ragged = {{0, 333, true}, {333, 701, false}, {701, 702, true}, {702, 1001, false}};
     check_case("ragged ranges", ragged, 0, seed + 1);
     check_case("ragged ranges, unaligned", ragged, 1, seed + 2);
+    check_shards("tiny model layout in 3 ZeRO-1 slices", model_ranges(model_preset("tiny", 64)), seed + 3);
+    check_shards("ragged ranges in 3 ZeRO-1 slices", ragged, seed + 4);
     if (g_test_failed == 0 && args.bench) bench();
     return test_summary();
 }

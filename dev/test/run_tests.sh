@@ -29,6 +29,7 @@ run() {  # run NAME CMD...
     total_fail=$((total_fail + f))
 }
 for t in build/test_*; do
+    [ -f "$(basename "$t").cu" ] && continue  # a GPU test (test_gpt.cu): make gpucheck runs it
     [ -x "$t" ] && run "$(basename "$t")" "$t"
 done
 for t in dev/test/test_*.py; do

@@ -27,46 +27,8 @@ COMMON=(--seq-len 32 --batch 8 --steps 4 --eval-every 4 --eval-samples 8 --mc-sa
         --dropout 0.1 --attn-dropout 0.1 --quiet)
 
 # compare A.ckpt B.ckpt A.jsonl B.jsonl [exact]: parameters, moments and the logged train curve within the
-# tolerances above (or bit-identical checkpoints with "exact").
-compare() {
-    "$PY" - "$@" <<'EOF'
-import json, sys
-import numpy as np
-ca, cb, la, lb = sys.argv[1:5]
-exact = len(sys.argv) > 5
-def ckpt(f):
-    raw = open(f, "rb").read()
-    a = np.frombuffer(raw[192:], dtype=np.float32).astype(np.float64)  # after the 192-byte header: p, m, v
-    n = a.size // 3
-    return raw, a[:n], a[n:2 * n], a[2 * n:]
-def curve(f):
-    recs = [json.loads(l) for l in open(f) if l.strip()]
-    return {r["step"]: (r["loss"], r["grad_norm"]) for r in recs if r["kind"] == "train"}
-A, B = ckpt(ca), ckpt(cb)
-errs = []
-if exact:
-    if A[0] != B[0]: errs.append("checkpoints differ (expected bit-identical)")
-else:
-    # Header: shape, seed, step, data cursor, fingerprint, size and best step equal (best loss and checksum may not).
-    if A[0][:104] != B[0][:104] or A[0][112:120] != B[0][112:120]: errs.append("headers differ")
-    dp = np.abs(A[1] - B[1])
-    rel = lambda x, y: np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-30)
-    print(f"params max|diff| {dp.max():.3g} rel-L2 {rel(A[1], B[1]):.3g}; m rel-L2 {rel(A[2], B[2]):.3g}; "
-          f"v rel-L2 {rel(A[3], B[3]):.3g}")
-    if not dp.max() <= 1e-4: errs.append(f"params max |diff| {dp.max():.3g} > 1e-4")
-    if not rel(A[1], B[1]) <= 1e-5: errs.append(f"params rel-L2 {rel(A[1], B[1]):.3g} > 1e-5")
-    for name, x, y in (("m", A[2], B[2]), ("v", A[3], B[3])):
-        if not rel(x, y) <= 1e-4: errs.append(f"{name} rel-L2 {rel(x, y):.3g} > 1e-4")
-ka, kb = curve(la), curve(lb)
-if sorted(ka) != sorted(kb) or not ka: errs.append(f"logged steps differ: {sorted(ka)} vs {sorted(kb)}")
-for s in sorted(set(ka) & set(kb)):
-    (l1, g1), (l2, g2) = ka[s], kb[s]
-    if abs(l1 - l2) > 1e-5: errs.append(f"step {s} loss {l1} vs {l2}")
-    if abs(g1 - g2) > 1e-5 * abs(g1): errs.append(f"step {s} grad norm {g1} vs {g2}")
-for e in errs: print("FAIL:", e)
-sys.exit(1 if errs else 0)
-EOF
-}
+# tolerances above (dev/test/compare_runs.py defaults), or bit-identical checkpoints and losses with "exact".
+compare() { "$PY" dev/test/compare_runs.py "$1" "$2" "$3" "$4" ${5:+--exact}; }
 check() {  # check NAME compare-args...: one pass or fail
     local name=$1; shift
     local out
@@ -100,6 +62,14 @@ check "ar save on 1, resume on 2" "$tmp/one_ar/model.ckpt" "$tmp/back_ar/model.c
 mpirun -np 1 --oversubscribe --allow-run-as-root $TM "${COMMON[@]}" --objective mdm --micro-batch 4 --threads 2 \
     --ckpt-dir "$tmp/np1" --log "$tmp/np1.jsonl" >"$tmp/np1.txt" 2>&1 || bad "1-rank MPI run failed: $(tail -n 3 "$tmp/np1.txt")"
 check "mdm mpirun -np 1 vs train_cpu" "$tmp/one_mdm/model.ckpt" "$tmp/np1/model.ckpt" "$tmp/one_mdm.jsonl" "$tmp/np1.jsonl" exact
+
+# The GPU trainers' NCCL-id exchange over MPI (llmc/bootstrap.h, builds with USE_MPI=1), between two real ranks.
+if [ -x build/test_bootstrap_mpi ]; then
+    out=$("${MPI[@]}" build/test_bootstrap_mpi 2>&1)
+    [ "$(grep -c '^4 passed, 0 failed' <<<"$out")" = 2 ] && ok || bad "MPI id exchange on 2 ranks: $out"
+else
+    bad "build/test_bootstrap_mpi not built"
+fi
 
 # A global batch the ranks cannot split evenly is refused.
 out=$("${MPI[@]}" $TM "${COMMON[@]}" --micro-batch 8 2>&1) && bad "--batch 8 --micro-batch 8 on 2 ranks should fail" ||

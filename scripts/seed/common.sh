@@ -1,6 +1,6 @@
 # scripts/seed/common.sh — sourced by every scripts/seed/*.sh: the seed's settings (seed_spec §2), its integer
 # arithmetic for samples / steps / warmup, argument checking with one "error:" line, dry-run printing, and the
-# training launcher that train_ar_100m.sh, train_mdm_100m.sh, subsets.sh and grid.sh all share.
+# training launcher that train_ar_100m.sh, train_mdm_100m.sh, subsets.sh, grid.sh and scripts/crossover.sh share.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -119,9 +119,17 @@ TRAIN_HELP="training options (defaults are the seed's):
   --stop-at N           stop with a checkpoint after step N (split a long run; continue with --resume)
   --resume              continue from RUN_DIR/model.ckpt
   --cpu                 use the CPU reference build/train_cpu (tests, tiny settings) instead of the GPU trainer
+  --gpus N              data-parallel ranks, one per GPU, started by mpirun -np N (default 1: no launcher; with
+                        --cpu, N ranks of build/train_cpu_mpi); the global batch and the result stay the same
+  --hostfile FILE       multi-node: mpirun's hostfile (--gpus = ranks in total); rank 0's host, the file's first
+                        line, becomes MASTER_ADDR so the ranks exchange the NCCL id over TCP (port \$MASTER_PORT or 29500)
+  --srun                launch with srun inside a Slurm allocation instead (ranks = the allocation's tasks; see
+                        scripts/launch/slurm_100m.sbatch)
   -- FLAGS...           extra trainer flags, appended last (they override the ones above)"
-STEPS=""; WARMUP=""; STOP_AT=0; RESUME=0; USE_CPU=0; EXTRA=()
+STEPS=""; WARMUP=""; STOP_AT=0; RESUME=0; USE_CPU=0; EXTRA=(); GPUS=1; HOSTFILE=""; USE_SRUN=0
 VAL_DATA=""
+CHECKPOINTS=1                              # 0: no --ckpt-dir (scripts/crossover.sh: many short runs, only logs kept)
+DATA_HINT="run scripts/seed/download.sh"   # how to get a missing dataset
 train_parse() {
     while [ $# -gt 0 ]; do
         case $1 in
@@ -139,6 +147,9 @@ train_parse() {
             --stop-at) need_value "$@"; check_uint --stop-at "$2"; STOP_AT=$2; shift 2 ;;
             --resume) RESUME=1; shift ;;
             --cpu) USE_CPU=1; shift ;;
+            --gpus) need_value "$@"; check_pos --gpus "$2"; GPUS=$2; shift 2 ;;
+            --hostfile) need_value "$@"; HOSTFILE=$2; shift 2 ;;
+            --srun) USE_SRUN=1; shift ;;
             --) shift; EXTRA=("$@"); break ;;
             *) parse_common "$@"; shift "$SHIFT" ;;
         esac
@@ -147,6 +158,41 @@ train_parse() {
     check_choice objective "$OBJECTIVE" ar mdm
     [ "$MICRO_BATCH" -le "$GLOBAL_BATCH" ] && [ $((GLOBAL_BATCH % MICRO_BATCH)) -eq 0 ] ||
         die "--batch $GLOBAL_BATCH is not a multiple of --micro-batch $MICRO_BATCH"
+    [ $((GLOBAL_BATCH % (MICRO_BATCH * GPUS))) -eq 0 ] ||
+        die "--batch $GLOBAL_BATCH is not a multiple of --micro-batch $MICRO_BATCH x --gpus $GPUS"
+    [ "$USE_SRUN" = 0 ] || [ "$GPUS" = 1 ] || die "--srun takes its ranks from the Slurm allocation: drop --gpus"
+    [ "$USE_SRUN" = 0 ] || [ -z "$HOSTFILE" ] || die "--srun and --hostfile are two different launchers: pick one"
+    [ -z "$HOSTFILE" ] || [ "$GPUS" -gt 1 ] || die "--hostfile needs --gpus N (the total number of ranks)"
+}
+
+# launcher_cmd: sets LAUNCH, the words that start the trainer's processes (none for one process). On a multi-node
+# run mpirun passes MASTER_ADDR to every rank, so the NCCL id travels over TCP from rank 0 (llmc/bootstrap.h).
+launcher_cmd() {
+    LAUNCH=()
+    if [ "$USE_SRUN" = 1 ]; then LAUNCH=(srun); return 0; fi
+    [ "$GPUS" -gt 1 ] || return 0
+    LAUNCH=(mpirun -np "$GPUS")
+    if [ -n "$HOSTFILE" ]; then
+        [ "$DRY_RUN" = 1 ] || [ -f "$HOSTFILE" ] || die "--hostfile $HOSTFILE not found"
+        local master
+        master=$( (grep -vE '^[[:space:]]*(#|$)' "$HOSTFILE" 2>/dev/null || echo HOST0) | head -n 1 | awk '{print $1}')
+        LAUNCH+=(--hostfile "$HOSTFILE" -x "MASTER_ADDR=$master" -x "MASTER_PORT=${MASTER_PORT:-29500}"
+                 -x PATH -x LD_LIBRARY_PATH)
+    fi
+}
+
+# train_inputs TRAIN VAL: sets TRAINER (the command for OBJECTIVE, CPU or GPU) and, unless --dry-run, fails with one
+# error line when a dataset or the trainer is missing (data first: that check does not need the GPU build).
+train_inputs() {
+    if [ "$USE_CPU" = 1 ] && [ "$GPUS" -gt 1 ]; then TRAINER=("$BUILD_DIR/train_cpu_mpi" --objective "$OBJECTIVE")
+    elif [ "$USE_CPU" = 1 ]; then TRAINER=("$BUILD_DIR/train_cpu" --objective "$OBJECTIVE")
+    elif [ "$OBJECTIVE" = ar ]; then TRAINER=("$BUILD_DIR/train_gpt")
+    else TRAINER=("$BUILD_DIR/train_mdm"); fi
+    [ "$DRY_RUN" = 0 ] || return 0
+    local p; for p in "$1" "$2"; do
+        [ -f "$p.bin" ] && [ -f "$p.idx" ] || die "dataset $p.bin/.idx not found ($DATA_HINT)"
+    done
+    [ -x "${TRAINER[0]}" ] || die "trainer ${TRAINER[0]} not built (run: make ${TRAINER[0]})"
 }
 
 train_run() {
@@ -164,27 +210,20 @@ train_run() {
         plan=(--unique-tokens "$UNIQUE" --subset exact --epochs "$EPOCHS" --steps 0)
     fi
     [ "$STOP_AT" -le "$steps" ] || die "--stop-at $STOP_AT is beyond the run's $steps steps"
-    local trainer
-    if [ "$USE_CPU" = 1 ]; then trainer=("$BUILD_DIR/train_cpu" --objective "$OBJECTIVE")
-    elif [ "$OBJECTIVE" = ar ]; then trainer=("$BUILD_DIR/train_gpt")
-    else trainer=("$BUILD_DIR/train_mdm"); fi
-    if [ "$DRY_RUN" = 0 ]; then
-        local p; for p in "$train" "$val"; do
-            [ -f "$p.bin" ] && [ -f "$p.idx" ] || die "dataset $p.bin/.idx not found (run scripts/seed/download.sh)"
-        done
-        [ -x "${trainer[0]}" ] || die "trainer ${trainer[0]} not built (run: make ${trainer[0]})"
-        [ "$RESUME" = 0 ] || [ -f "$run_dir/model.ckpt" ] || die "--resume: $run_dir/model.ckpt does not exist"
-    fi
+    train_inputs "$train" "$val"
+    launcher_cmd
+    [ "$DRY_RUN" = 1 ] || [ "$RESUME" = 0 ] || [ -f "$run_dir/model.ckpt" ] || die "--resume: $run_dir/model.ckpt does not exist"
     note "plan: $OBJECTIVE $MODEL U=$UNIQUE epochs=${EPOCHS:-from-steps} samples=$samples steps=$steps warmup=$warmup" \
-         "micro-batch=$MICRO_BATCH grad-accum=$((GLOBAL_BATCH / MICRO_BATCH)) run=$run_dir"
-    local cmd=("${trainer[@]}" --model "$MODEL" --seq-len "$SEQ_LEN" --train-data "$train" --val-data "$val"
+         "micro-batch=$MICRO_BATCH grad-accum=$((GLOBAL_BATCH / MICRO_BATCH / GPUS)) x $GPUS rank(s) run=$run_dir"
+    local cmd=("${LAUNCH[@]}" "${TRAINER[@]}" --model "$MODEL" --seq-len "$SEQ_LEN" --train-data "$train" --val-data "$val"
                "${plan[@]}" --batch "$GLOBAL_BATCH" --micro-batch "$MICRO_BATCH"
                --lr "$LR" --min-lr "$MIN_LR" --warmup-samples "$warmup" --weight-decay "$WEIGHT_DECAY"
                --beta1 "$BETA1" --beta2 "$BETA2" --adam-eps "$ADAM_EPS" --clip "$CLIP"
                --dropout "$DROPOUT" --attn-dropout "$ATTN_DROPOUT" --seed "$SEED"
                --eval-every "$EVAL_EVERY" --eval-samples $((EVAL_ITERS * GLOBAL_BATCH)))
     if [ "$OBJECTIVE" = mdm ]; then cmd+=(--mc-samples "$TRAIN_MC_SAMPLES"); fi
-    cmd+=(--ckpt-dir "$run_dir" --save-every "$SAVE_EVERY" --log "$run_dir/train.jsonl")
+    if [ "$CHECKPOINTS" = 1 ]; then cmd+=(--ckpt-dir "$run_dir" --save-every "$SAVE_EVERY"); fi
+    cmd+=(--log "$run_dir/train.jsonl")
     if [ "$STOP_AT" -gt 0 ]; then cmd+=(--stop-at "$STOP_AT"); fi
     if [ "$RESUME" = 1 ]; then cmd+=(--resume "$run_dir/model.ckpt"); fi
     run_cmd mkdir -p "$run_dir"
