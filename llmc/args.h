@@ -11,6 +11,24 @@
 #include <vector>
 #include "utils.h"
 
+// A flag that may repeat (--task A --task B), which ArgParser's one-value flags do not support: every
+// "--name V" / "--name=V" value in order into values; returns the other arguments (argv[0] first) for parse().
+inline std::vector<char*> take_repeated_flag(int argc, char** argv, const char* name, std::vector<std::string>& values) {
+    const std::string flag = std::string("--") + name, inline_prefix = flag + "=";
+    std::vector<char*> rest{argv[0]};
+    for (int i = 1; i < argc; i++) {
+        if (flag == argv[i]) {
+            if (i + 1 >= argc) llmc_die("flag %s needs a value", flag.c_str());
+            values.push_back(argv[++i]);
+        } else if (!strncmp(argv[i], inline_prefix.c_str(), inline_prefix.size())) {
+            values.push_back(argv[i] + inline_prefix.size());
+        } else {
+            rest.push_back(argv[i]);
+        }
+    }
+    return rest;
+}
+
 class ArgParser {
   public:
     ArgParser(const char* program, const char* description) : prog_(program), desc_(description) {}

@@ -1,93 +1,13 @@
-// dev/cpu/generate_cpu.cpp — text generation from a train_cpu checkpoint with the CPU reference model. The
-// checkpoint's objective picks the sampler (llmc/generate.h): AR decodes left to right, MDM unmasks
-// iteratively (--temperature 0 with the default --steps/--block is the seed's greedy generator: one token per
-// step, most confident first).
+// dev/cpu/generate_cpu.cpp — text generation from a checkpoint with the CPU reference model: AR left to right,
+// MDM by iterative unmasking. The program is llmc/generate_main.h (shared with generate_gpu.cu); --help lists
+// the flags.
 //
 //   ./build/generate_cpu --load ckpt/model.ckpt --prompt "The weather" --length 16
 //   ./build/generate_cpu --load mdm.ckpt --length 32 --steps 8 --block 16 --remasking random --temperature 1
-#include <omp.h>                // omp_set_num_threads
-#include "dev/cpu/reference.h"  // ref::Model
-#include "llmc/args.h"          // ArgParser
-#include "llmc/checkpoint.h"    // checkpoint_load
-#include "llmc/generate.h"      // generate_ar / generate_mdm
-#include "llmc/tokenizer.h"     // GPT2Tokenizer
+#include "dev/cpu/cpu_backend.h"  // CpuBackend: ref::Model<float>
+#include "llmc/generate_main.h"   // generate_main
 
 int main(int argc, char** argv) {
-    std::string load, prompt, remasking = "low_confidence", objective = "auto";
-    std::string vocab = "dev/data/gpt2-vocab.json", merges = "dev/data/gpt2-merges.txt";
-    int length = 16, steps = 0, top_k = 0, block = 0, samples = 1, seed = 0, threads = 0;
-    double temperature = 1.0;
-    ArgParser args("generate_cpu", "Generates text from a train_cpu checkpoint (AR or masked diffusion, as the "
-                                   "checkpoint says) and prints it decoded.");
-    args.add_string("load", &load, "checkpoint to generate from (required)");
-    args.add_string("prompt", &prompt, "text the completion continues (empty: AR starts from <|endoftext|>)");
-    args.add_int("length", &length, "tokens to generate", 1);
-    args.add_float("temperature", &temperature, "sampling temperature (0 = greedy argmax)", 0, 1e6);
-    args.add_int("top-k", &top_k, "AR: sample among the k most likely tokens (0 = all)", 0);
-    args.add_int("steps", &steps, "MDM: denoising steps (0 = --length, one token per step)", 0);
-    args.add_int("block", &block, "MDM: semi-autoregressive block size (0 = --length, one block)", 0);
-    args.add_choice("remasking", &remasking, "low_confidence|random", "MDM: which predictions are kept each step");
-    args.add_choice("objective", &objective, "auto|ar|mdm", "require a checkpoint of this objective");
-    args.add_int("seed", &seed, "sampling seed", 0);
-    args.add_int("samples", &samples, "independent samples to draw", 1, 4096);
-    args.add_string("vocab", &vocab, "GPT-2 vocab.json");
-    args.add_string("merges", &merges, "GPT-2 merges.txt");
-    args.add_int("threads", &threads, "OpenMP threads (0 = all cores)", 0, 1024);
-    args.parse(argc, argv);
-    if (load.empty()) llmc_die("--load CKPT is required");
-    if (threads > 0) omp_set_num_threads(threads);
-
-    CheckpointHeader h;
-    std::vector<float> params;
-    std::string err;
-    if (!checkpoint_load(load.c_str(), &h, &params, nullptr, nullptr, &err)) llmc_die("%s", err.c_str());
-    const bool mdm = h.objective == OBJ_MDM;
-    if (objective != "auto" && objective != objective_name(h.objective))
-        llmc_die("checkpoint '%s' is an %s model, --objective asks for %s", load.c_str(), objective_name(h.objective),
-                 objective.c_str());
-    if (!mdm && (steps != 0 || block != 0))
-        llmc_die("--steps and --block apply to MDM checkpoints; '%s' is an AR model", load.c_str());
-    if (mdm && top_k != 0) llmc_die("--top-k applies to AR checkpoints; '%s' is an MDM model", load.c_str());
-
-    GPT2Tokenizer tok;
-    if (!tok.try_load(vocab.c_str(), merges.c_str(), &err)) llmc_die("%s", err.c_str());
-    const ModelConfig cfg = checkpoint_config(h);
-    if (cfg.vocab_size != tok.vocab_size())
-        llmc_die("checkpoint '%s' has vocab_size %d, the tokenizer has %d", load.c_str(), cfg.vocab_size,
-                 tok.vocab_size());
-    std::vector<int> ids;
-    if (!tok.encode(prompt.data(), prompt.size(), ids, &err)) llmc_die("--prompt: %s", err.c_str());
-    const bool eod_start = !mdm && ids.empty();  // the seed's convention for an empty AR context
-    if (eod_start) ids.push_back(tok.eod_id());
-
-    GenConfig g;
-    g.seq_len = cfg.seq_len; g.padded_vocab = cfg.padded_vocab; g.vocab = cfg.vocab_size; g.mask_id = cfg.mask_id;
-    g.length = length; g.temperature = temperature; g.top_k = top_k; g.steps = steps; g.block = block;
-    g.random_remasking = remasking == "random"; g.seed = (uint32_t)seed;
-    err = gen_validate(g, (int)ids.size(), mdm);
-    if (!err.empty()) llmc_die("%s", err.c_str());
-
-    ref::Model<float> model(cfg);
-    model.params = params;
-    const ref::StepKeys eval_keys{0, 0, 0, 0.0f, 0.0f};  // dropout off
-    LogitsFn fn = [&](const int* tokens, int B, int S, float* logits) {
-        std::vector<int> targets((size_t)B * S, 0);
-        std::vector<float> weight((size_t)B * S, 0.0f);
-        model.forward(tokens, targets.data(), weight.data(), B, !mdm, eval_keys);
-        std::copy(model.logits.begin(), model.logits.begin() + (size_t)B * S * cfg.padded_vocab, logits);
-    };
-    const std::vector<int> out = mdm ? generate_mdm(fn, g, ids, samples) : generate_ar(fn, g, ids, samples);
-
-    printf("model      %s checkpoint '%s' (step %lld, d_model %d, %d layers, context %d)\n", objective_name(h.objective),
-           load.c_str(), (long long)h.step, cfg.d_model, cfg.n_layer, cfg.seq_len);
-    if (mdm)
-        printf("sampler    mdm: %d tokens, %d steps, block %d, %s remasking, temperature %g, seed %d\n", length,
-               steps ? steps : length, block ? block : length, remasking.c_str(), temperature, seed);
-    else
-        printf("sampler    ar: %d tokens, temperature %g, top-k %d, seed %d\n", length, temperature, top_k, seed);
-    const std::string head = tok.decode_utf8(ids.data() + (eod_start ? 1 : 0), ids.size() - (eod_start ? 1 : 0));
-    for (int b = 0; b < samples; b++) {
-        printf("--- sample %d\n%s%s\n", b, head.c_str(), tok.decode_utf8(out.data() + (size_t)b * length, length).c_str());
-    }
-    return 0;
+    CpuBackend backend;
+    return generate_main(argc, argv, "generate_cpu", backend);
 }

@@ -170,19 +170,9 @@ struct Stats {
 };
 
 int main(int argc, char** argv) {
-    // --input may repeat, which ArgParser does not do: collect those first and parse the rest.
+    // --input may repeat: collect those first and parse the rest.
     std::vector<std::string> inputs;
-    std::vector<char*> rest = {argv[0]};
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--input")) {
-            if (i + 1 >= argc) llmc_die("flag --input needs a value");
-            inputs.push_back(argv[++i]);
-        } else if (!strncmp(argv[i], "--input=", 8)) {
-            inputs.push_back(argv[i] + 8);
-        } else {
-            rest.push_back(argv[i]);
-        }
-    }
+    std::vector<char*> rest = take_repeated_flag(argc, argv, "input", inputs);
     std::string input_help, output_prefix, format = "jsonl", key = "text";
     std::string vocab = "dev/data/gpt2-vocab.json", merges = "dev/data/gpt2-merges.txt";
     int threads = (int)std::max(1u, std::thread::hardware_concurrency());

@@ -3,8 +3,9 @@
 # §4.1-4.3): the first 25,600 sequences of the shuffled C4 validation set (seed 1234); AR mean token NLL; MDM
 # Monte-Carlo ELBO with K = 8 (quickstart eval_mdm.sh) and K = 32 (EVAL.md, the paper), independent t per draw
 # (not stratified, as the seed). Then plots validation curves and results (scripts/seed/plot_100m.py).
-# Only a CPU evaluator exists (build/eval_cpu): at full size (140m/425m, 25,600 x 2048 tokens, K = 32) it takes
-# days on a CPU; a GPU evaluator does not exist yet, so use --eval-samples to evaluate a prefix of the set.
+# The evaluator is build/eval_gpu when it is built and a GPU is visible, else the CPU reference build/eval_cpu (same
+# flags and output): at full size (140m/425m, 25,600 x 2048 tokens, K = 32) the CPU one takes days, so there use
+# --eval-samples to evaluate a prefix of the set.
 source "$(dirname "$0")/common.sh"
 usage() { echo "usage: scripts/seed/eval_100m.sh [options]
 Evaluates \$OUT_DIR/ar_140m_100m and \$OUT_DIR/mdm_425m_100m checkpoints; writes \$OUT_DIR/eval/ and the plot.
@@ -17,6 +18,7 @@ Evaluates \$OUT_DIR/ar_140m_100m and \$OUT_DIR/mdm_425m_100m checkpoints; writes
   --mc LIST             MDM draws K, comma-separated (default 8,32)
   --val-data PREFIX     validation prefix (default \$DATA_DIR/$VAL_NAME)
   --no-plot             skip the plot
+  --cpu                 evaluate with build/eval_cpu even where build/eval_gpu and a GPU are available
   -- FLAGS...           extra evaluator flags (e.g. --threads 16)
 $COMMON_HELP"; }
 WHICH=best; AR_CKPT=""; MDM_CKPT=""; ONLY=""; EVAL_SAMPLES=$((FINAL_EVAL_ITERS * GLOBAL_BATCH)); MC=8,32
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
               MC=$2; shift 2 ;;
         --val-data) need_value "$@"; VAL_DATA=$2; shift 2 ;;
         --no-plot) PLOT=0; shift ;;
+        --cpu) USE_CPU=1; shift ;;
         --) shift; EXTRA=("$@"); break ;;
         *) parse_common "$@"; shift "$SHIFT" ;;
     esac
@@ -40,7 +43,11 @@ file=$([ "$WHICH" = best ] && echo best.ckpt || echo model.ckpt)
 AR_CKPT=${AR_CKPT:-$OUT_DIR/ar_140m_100m/$file}
 MDM_CKPT=${MDM_CKPT:-$OUT_DIR/mdm_425m_100m/$file}
 VAL=${VAL_DATA:-$DATA_DIR/$VAL_NAME}
-EVAL=$BUILD_DIR/eval_cpu
+if [ "$USE_CPU" = 0 ] && [ -x "$BUILD_DIR/eval_gpu" ] && nvidia-smi -L >/dev/null 2>&1; then
+    EVAL=$BUILD_DIR/eval_gpu
+else
+    EVAL=$BUILD_DIR/eval_cpu
+fi
 todo=(ar mdm); [ -z "$ONLY" ] || todo=("$ONLY")
 if [ "$DRY_RUN" = 0 ]; then
     [ -x "$EVAL" ] || die "evaluator $EVAL not built (run: make $EVAL)"
