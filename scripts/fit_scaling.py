@@ -39,14 +39,11 @@ try:
     from scipy import optimize
 except ImportError as e:  # numpy/scipy are optional project dependencies, only this script needs them
     sys.exit(f"error: fit_scaling.py needs numpy and scipy ({e}); install python3-numpy python3-scipy")
+from analysis import InputError, read_log, save_plot  # log reader and figure saving shared with plot_crossover.py
 
 OBJECTIVES = ("ar", "mdm")
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta", "R_N*", "R_D*")
 HUBER_DELTA = 1e-3
-
-
-class InputError(Exception):
-    """A problem with the user's manifest or logs; reported as one 'error: ...' line."""
 
 
 # ----------------------------------------------------------------------------------------------- the law
@@ -222,42 +219,10 @@ def read_manifest(path):
     return rows
 
 
-def read_log(path):
-    """(last config record or {}, eval records) of a JSONL log; resumed runs append, so the last config wins."""
-    config, evals = {}, []
-    try:
-        f = open(path)
-    except OSError as e:
-        raise InputError(f"cannot read log '{path}' ({e.strerror})")
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"log '{path}' line {lineno}: invalid JSON ({e.msg})")
-            if not isinstance(rec, dict):
-                raise InputError(f"log '{path}' line {lineno}: not a JSON object")
-            if rec.get("kind") == "config":
-                config = rec
-            elif rec.get("kind") == "eval":
-                try:
-                    step, loss = int(rec["step"]), float(rec["val_loss"])
-                except (KeyError, TypeError, ValueError):
-                    raise InputError(f"log '{path}' line {lineno}: eval record needs integer 'step' and 'val_loss'")
-                if not math.isfinite(loss) or loss <= 0:
-                    raise InputError(f"log '{path}' line {lineno}: val_loss {rec['val_loss']!r} is not positive")
-                evals.append((step, loss))
-    if not any(s > 0 for s, _ in evals):
-        raise InputError(f"log '{path}': no eval records after step 0")
-    return config, evals
-
-
 def build_run(row):
     """One run: manifest row (or bare log) + its log's config line -> dict with per-eval D, C, best-so-far loss."""
     where = row.get("_where", f"log '{row['log']}'")
-    config, evals = read_log(row["log"])
+    config, evals, _ = read_log(row["log"])
     merged = {"objective": config.get("objective"), "unique_tokens": config.get("unique_tokens"),
               "n_params": config.get("params_seed_formula")}
     if config.get("batch") and config.get("seq_len"):
@@ -272,7 +237,7 @@ def build_run(row):
     if obj not in OBJECTIVES:
         raise InputError(f"{where}: objective must be ar or mdm (got {merged.get('objective')!r})")
     N, U, tps = (_number(merged, k, where) for k in ("n_params", "unique_tokens", "tokens_per_step"))
-    evals = sorted(e for e in evals if e[0] > 0)
+    evals = [(e["step"], e["val_loss"]) for e in evals if e["step"] > 0]
     steps = np.array([s for s, _ in evals], dtype=float)
     best = np.minimum.accumulate(np.array([l for _, l in evals]))
     D = steps * tps
@@ -286,13 +251,7 @@ def fmt(x):
     return f"{x:.4g}"
 
 
-def try_plot(path, runs, fits, fronts, curves, cross):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception as e:  # a missing or broken matplotlib only costs the picture
-        return f"no plot ({type(e).__name__}: {e})"
+def draw_scaling(plt, runs, fronts, curves, cross):
     colors = {"ar": "tab:blue", "mdm": "tab:red"}
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for obj in OBJECTIVES:
@@ -314,10 +273,7 @@ def try_plot(path, runs, fits, fronts, curves, cross):
     ax.set_ylabel("best validation loss so far (nats/token)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return f"wrote {path}"
+    return fig
 
 
 def main(argv=None):
@@ -409,7 +365,7 @@ def main(argv=None):
     with open(os.path.join(args.out, "fit_results.json"), "w") as fh:
         json.dump({"fits": fits, "crossings": {f"{U:.6g}": xs for U, xs in cross.items()},
                    "fit_points": args.fit_points}, fh, indent=1)
-    note = try_plot(os.path.join(args.out, "scaling.png"), runs, fits, fronts, curves, cross)
+    note = save_plot(os.path.join(args.out, "scaling.png"), lambda plt: draw_scaling(plt, runs, fronts, curves, cross))
 
     for obj, f in fits.items():
         p = f["params"]

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# scripts/crossover.sh + scripts/plot_crossover.py: the default GPU plan's dry-run (steps, cadence, flags worked out
+# by hand here), one "error:" line for bad input, the verdict on synthetic logs with a known answer (crossover found
+# at the right compute, none, within noise; cut-off runs left out), and a tiny real CPU experiment (2 AR + 2 MDM
+# runs) whose table carries the numbers of its own JSONL logs, plus the PNG when matplotlib is importable.
+set -u
+cd "$(dirname "$0")/../.."
+source dev/test/lib.sh
+PY=${PYTHON:-/usr/bin/python3}
+X=scripts/crossover.sh
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: ${1:0:400}"; }
+hasnt() { [[ "$1" != *"$2"* ]] && ok || bad "unexpected '$2'"; }
+
+# ---- dry-run of the default plan: U=1e6, S=512, batch 32, 8 validations per run
+out=$(bash $X --dry-run 2>&1)
+[ "$(grep -c '^build/train_gpt ' <<<"$out")" -eq 6 ] && ok || bad "expected 6 AR commands"
+[ "$(grep -c '^build/train_mdm ' <<<"$out")" -eq 6 ] && ok || bad "expected 6 MDM commands"
+ar4=$(grep '^build/train_gpt .*--epochs 4 ' <<<"$out")
+# 4 x 1e6 / 512 = 7812 samples -> 244 steps of 32, warmup 78 samples, validation every 244 / 8 = 30 steps
+for w in "--model mini" "--seq-len 512" "--unique-tokens 1000000" "--batch 32" "--warmup-samples 78" "--eval-every 30" \
+         "--eval-samples 128" "--dropout 0.1" "--attn-dropout 0.1" "--lr 1e-3" "--min-lr 1e-4" "--train-data dev/data/c4_train" \
+         "--val-data dev/data/c4_val" "--log runs/crossover/ar_e4/train.jsonl"; do has "$ar4" "$w"; done
+hasnt "$ar4" "--stratified"; hasnt "$ar4" "--mc-samples"
+mdm128=$(grep '^build/train_mdm .*--epochs 128 ' <<<"$out")
+# 128e6 / 512 = 250000 samples -> 7812 steps, warmup 2500, validation every 976 steps
+for w in "--eval-every 976" "--warmup-samples 2500" "--mc-samples 16" "--stratified"; do has "$mdm128" "$w"; done
+hasnt "$out" "--ckpt-dir"
+has "$out" "steps=7812 "; has "$out" "ESTIMATED time"; has "$out" "scripts/plot_crossover.py --runs runs/crossover"
+out=$(bash $X --dry-run --trainer cpu --epochs-ar none --epochs-mdm 3 --mc-samples 32 -- --threads 2 2>&1)
+has "$out" "build/train_cpu --objective mdm"; has "$out" "--mc-samples 32"; has "$out" "--threads 2"
+[ "$(grep -c '^build/train_cpu ' <<<"$out")" -eq 1 ] && ok || bad "--epochs-ar none should leave one run"
+hasnt "$out" "ESTIMATED"
+bash $X --help | grep -q '^usage:' && ok || bad "--help"
+
+# ---- bad input: one error line, non-zero exit
+expect_error "--epochs-ar" bash $X --epochs-ar 2,x --dry-run
+expect_error "--epochs-ar" bash $X --epochs-ar 0,2 --dry-run
+expect_error "--epochs-mdm" bash $X --epochs-mdm 4, --dry-run
+expect_error "twice" bash $X --epochs-mdm 4,8,4 --dry-run
+expect_error "unknown option" bash $X --bogus
+expect_error "--trainer" bash $X --trainer tpu
+expect_error ">= 16" bash $X --mc-samples 8 --dry-run
+expect_error "needs a value" bash $X --out
+expect_error "--lr" bash $X --lr fast --dry-run
+expect_error "--dropout must be below 1" bash $X --dropout 1.5 --dry-run
+expect_error "unknown preset" bash $X --model 3m --dry-run
+expect_error "nothing to train" bash $X --epochs-ar none --epochs-mdm none --dry-run
+expect_error "less than one batch" bash $X --unique-tokens 1000 --epochs-ar 1 --dry-run
+expect_error "not built" bash $X --build-dir "$tmp/nobuild" --out "$tmp/x"
+expect_error "train_mdm not built" bash $X --trainer gpu --epochs-ar none --build-dir "$tmp/nobuild" --out "$tmp/x"
+expect_error "not found" bash $X --train-data "$tmp/nodata" --out "$tmp/x"
+expect_error "not a folder" env PYTHON="$PY" bash $X --report-only --out "$tmp/none"
+mkdir "$tmp/empty"; expect_error "no run folders" env PYTHON="$PY" bash $X --report-only --out "$tmp/empty"
+
+# ---- the verdict on synthetic logs: U=1000, 1 sequence of 100 tokens per step, 10 steps per epoch, 6 MFLOP/token
+# run DIR OBJ EPOCHS LAST_STEP "STEP:LOSS:SE ...": a log as the trainers write it (config, 2 train steps of 50 ms, evals)
+run() {
+    local d=$1 obj=$2 e=$3 last=$4 ev best=99 bstep=0 s l se
+    mkdir -p "$d"
+    {
+        echo "{\"kind\": \"config\", \"step\": 0, \"objective\": \"$obj\", \"model\": \"mini\", \"params_seed_formula\": 1000000," \
+             "\"unique_tokens\": 1000, \"total_steps\": $((e * 10)), \"batch\": 1, \"seq_len\": 100, \"flops_per_token_seed\": 6000000}"
+        echo '{"kind": "train", "step": 1, "loss": 9, "ms": 50, "tok_per_s": 2000}'
+        echo '{"kind": "train", "step": 2, "loss": 8, "ms": 50, "tok_per_s": 2000}'
+        for ev in $5; do
+            IFS=: read -r s l se <<<"$ev"
+            if awk -v a="$l" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$l; bstep=$s; fi
+            echo "{\"kind\": \"eval\", \"step\": $s, \"val_loss\": $l, \"val_stderr\": $se, \"mc_samples\": 16," \
+                 "\"best_val_loss\": $best, \"best_step\": $bstep, \"sequences\": 8}"
+        done
+    } >"$d/train.jsonl"
+}
+S=$tmp/synth
+run $S/ar_e1 ar 1 10 "5:5.5:0 10:5.0:0"
+run $S/ar_e4 ar 4 40 "20:4.6:0 40:4.5:0"
+run $S/ar_e16 ar 16 160 "40:4.55:0 80:4.7:0 160:4.9:0"
+run $S/mdm_e4 mdm 4 40 "40:4.9:0.01"
+run $S/mdm_e16 mdm 16 160 "160:4.6:0.01"
+run $S/mdm_e64 mdm 64 640 "320:4.4:0.01 640:4.3:0.01"
+run $S/mdm_e128 mdm 128 1280 "640:3.9:0.01"   # cut off at step 640 of 1280: listed, not compared
+echo 12.5 >$S/ar_e4/wall_seconds
+out=$("$PY" scripts/plot_crossover.py --runs $S 2>&1) && ok || bad "plot_crossover on synthetic logs: $out"
+has "$out" "MDM overtakes AR"; has "$out" "lower by 0.2000"
+# fronts: 4e5 FLOPs AR 4.5 / MDM 4.9; 9.6e10: 4.5 / 4.6; 3.84e11 (64 epochs x 1000 tokens x 6e6): 4.5 / 4.3
+has "$out" "from 3.84e+11 FLOPs on (64 epochs, run mdm_e64)"
+has "$out" "| ar | mini | 1.00M | 1,000 | 4 | 40 | 4,000 | 2.4e+10 | 4.5000 | 40 | 16 | 12.5 | 2,000 |"
+has "$out" "| mdm | mini | 1.00M | 1,000 | 128 | 1,280 | 128,000 | 7.68e+11 | 3.9000 +- 0.0100 | 640 | 16 | n/a | 2,000 | incomplete"
+has "$out" "note: MDM's best is its longest run"
+grep -q '^ar_e16,ar,mini,1000000,1000,16.0,160,16000,96000000000.0,4.55,0.0,40,16,,2000.0,1$' $S/results.csv && ok ||
+    bad "results.csv row of ar_e16: $(grep ar_e16 $S/results.csv)"
+run $S/mdm_e64 mdm 64 640 "640:4.49:0.01"
+out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/synth_out 2>&1)
+has "$out" "inconclusive: the best losses differ by 0.0100"; [ -f $tmp/synth_out/results.md ] && ok || bad "--out ignored"
+run $S/mdm_e64 mdm 64 640 "640:4.7:0.01"
+out=$("$PY" scripts/plot_crossover.py --runs $S 2>&1)
+has "$out" "no crossover: AR's best loss is lower by 0.1000"
+echo '{"kind": "eval", "step": 3, "val_loss": "x"}' >>$S/ar_e1/train.jsonl
+expect_error "ar_e1/train.jsonl' line 6" "$PY" scripts/plot_crossover.py --runs $S
+
+# ---- a tiny real experiment on the CPU trainer: U=512 tokens, S=32, batch 4 -> 4 steps per epoch
+R=$tmp/real
+if [ -x build/train_cpu ]; then
+    out=$(PYTHON="$PY" bash $X --trainer cpu --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 \
+          --epochs-ar 1,2 --epochs-mdm 1,2 --evals 2 --eval-batches 1 --out $R -- --threads 2 2>&1) && ok || bad "tiny run: $out"
+    [ "$(wc -l <$R/results.csv)" -eq 5 ] && ok || bad "results.csv should have a header and 4 rows"
+    for r in ar_e1:4 ar_e2:8 mdm_e1:4 mdm_e2:8; do
+        name=${r%%:*} steps=${r#*:}
+        row=$(grep "^$name," $R/results.csv)
+        IFS=, read -r _ obj _ _ u _ st _ _ best se bstep k wall tps done <<<"$row"
+        [ "$obj" = "${name%%_*}" ] && [ "$u" = 512 ] && [ "$st" = "$steps" ] && [ "$done" = 1 ] && ok || bad "row $name: $row"
+        # the table's best loss, step and s.e. are the log's: its last best_val_loss, and val_stderr at that step
+        last=$(grep '"kind": "eval"' $R/$name/train.jsonl | tail -n 1)
+        lbest=$(grep -o '"best_val_loss": [^,]*' <<<"$last" | cut -d' ' -f2)
+        lstep=$(grep -o '"best_step": [^,]*' <<<"$last" | cut -d' ' -f2)
+        lse=$(grep '"kind": "eval"' $R/$name/train.jsonl | grep "\"step\": $lstep," | grep -o '"val_stderr": [^,]*' | cut -d' ' -f2)
+        awk -v a="$best" -v b="$lbest" -v c="$se" -v d="$lse" 'BEGIN { exit !(a == b && c == d && a > 5 && a < 12) }' &&
+            [ "$bstep" = "$lstep" ] && ok || bad "$name: table $best +- $se @ $bstep, log $lbest +- $lse @ $lstep"
+        awk -v w="$wall" -v t="$tps" 'BEGIN { exit !(w > 0 && t > 0) }' && ok || bad "$name: wall '$wall' tok/s '$tps'"
+        if [ "$obj" = mdm ]; then
+            [ "$k" = 16 ] && awk -v c="$se" 'BEGIN { exit !(c > 0) }' && ok || bad "$name: K $k, s.e. $se"
+            grep -q "stratified MC-ELBO" $R/$name/train.txt && ok || bad "$name: validation not stratified"
+        fi
+    done
+    [ "$(grep -c '^\[[1-4]/4\] ' <<<"$out")" -eq 4 ] && ok || bad "one progress line per run expected"
+    grep -Eq "MDM overtakes AR|no crossover|inconclusive" $R/results.md && ok || bad "no verdict in results.md"
+    if "$PY" -c "import matplotlib" 2>/dev/null; then
+        [ "$(head -c 4 $R/crossover.png | od -An -c | tr -d ' ')" = '211PNG' ] && ok || bad "crossover.png missing or not a PNG"
+    else
+        echo "note: $PY has no matplotlib; PNG not checked"
+    fi
+    # A trainer that fails: after the plan lines, one error line naming the run and the trainer's own message.
+    err=$(bash $X --trainer cpu --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 --epochs-ar 1 \
+          --epochs-mdm none --out "$tmp/fail" -- --bogus 2>&1 >/dev/null) && bad "a failing trainer must fail the script" || ok
+    [ "$(grep -c '^error' <<<"$err")" -eq 1 ] && [[ "$(tail -n 1 <<<"$err")" == "error: run ar_e1 failed: unknown flag --bogus"* ]] &&
+        ok || bad "failing trainer: $err"
+else
+    bad "build/train_cpu not built (run make)"
+fi
+finish

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""scripts/plot_crossover.py — the report of scripts/crossover.sh: one row per run (RUNS/*/train.jsonl), the best
+validation loss of each (AR mean NLL; MDM Monte-Carlo ELBO +- its standard error), plotted against epochs and
+training FLOPs, and whether / from which compute the best MDM run beats the best AR run.
+
+    python3 scripts/plot_crossover.py --runs RUNS --out DIR
+
+Writes DIR/results.md, DIR/results.csv and DIR/crossover.png (when matplotlib is importable; otherwise the PNG is
+skipped with a note). FLOPs are the seed's convention C = 6 N D (N = the seed's parameter formula, D = trained
+tokens). A run counts only when its log reaches its last planned step ("complete"); a cut-off run is listed but
+left out of the comparison and the plot. MDM beats AR only when its loss is lower by more than two standard errors.
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+
+from analysis import InputError, read_log, save_plot  # log reader and figure saving shared with fit_scaling.py
+
+COLUMNS = ["run", "objective", "model", "params", "unique_tokens", "epochs", "steps", "tokens", "flops",
+           "best_val_loss", "best_val_stderr", "best_step", "mc_samples", "wall_s", "tok_per_s", "complete"]
+
+
+def load_run(run_dir):
+    """The table row of one run directory (train.jsonl, optional wall_seconds written by crossover.sh)."""
+    path = os.path.join(run_dir, "train.jsonl")
+    config, evals, trains = read_log(path)
+    for key in ("objective", "model", "params_seed_formula", "unique_tokens", "total_steps", "batch", "seq_len",
+                "flops_per_token_seed"):
+        if key not in config:
+            raise InputError(f"log '{path}': its config record has no '{key}'")
+    tokens = int(config["total_steps"]) * int(config["batch"]) * int(config["seq_len"])
+    best = min(evals, key=lambda e: e["val_loss"])  # the first of equal losses, as the trainers' best_step
+    train_s = sum(float(t.get("ms", 0)) for t in trains) / 1000
+    trained = len(trains) * int(config["batch"]) * int(config["seq_len"])
+    wall = None
+    try:
+        with open(os.path.join(run_dir, "wall_seconds")) as f:
+            wall = float(f.read())
+    except (OSError, ValueError):
+        pass
+    return {"run": os.path.basename(os.path.normpath(run_dir)), "objective": config["objective"],
+            "model": config["model"], "params": round(float(config["params_seed_formula"])),
+            "unique_tokens": int(config["unique_tokens"]), "epochs": tokens / int(config["unique_tokens"]),
+            "steps": int(config["total_steps"]), "tokens": tokens,
+            "flops": float(config["flops_per_token_seed"]) * tokens, "best_val_loss": best["val_loss"],
+            "best_val_stderr": float(best.get("val_stderr") or 0.0), "best_step": best["step"],
+            "mc_samples": int(best.get("mc_samples", 1)), "wall_s": wall,
+            "tok_per_s": round(trained / train_s, 1) if train_s > 0 else None,
+            "complete": evals[-1]["step"] >= int(config["total_steps"])}
+
+
+def frontier(runs, flops):
+    """The best run (lowest loss) among runs trained with at most `flops` FLOPs, or None."""
+    done = [r for r in runs if r["flops"] <= flops * (1 + 1e-9)]
+    return min(done, key=lambda r: r["best_val_loss"]) if done else None
+
+
+def verdict(runs):
+    """(lines saying whether and where MDM's best validation loss drops below AR's, the crossing run or None)."""
+    ar = [r for r in runs if r["objective"] == "ar" and r["complete"]]
+    mdm = [r for r in runs if r["objective"] == "mdm" and r["complete"]]
+    if not ar or not mdm:
+        return ["needs complete runs of both objectives"], None
+
+    def gap(a, m):  # AR minus MDM and its standard error (AR's is 0: its NLL is exact on the fixed set)
+        return a["best_val_loss"] - m["best_val_loss"], math.hypot(a["best_val_stderr"], m["best_val_stderr"])
+
+    def desc(r):
+        return (f"{r['objective'].upper()} {r['best_val_loss']:.4f}"
+                + (f" +- {r['best_val_stderr']:.4f}" if r["objective"] == "mdm" else "")
+                + f" ({r['epochs']:.3g} epochs, {r['flops']:.3g} FLOPs)")
+
+    a, m = frontier(ar, math.inf), frontier(mdm, math.inf)
+    d, se = gap(a, m)
+    lines, where = [f"best AR: {desc(a)}; best MDM: {desc(m)}"], None
+    if d > 2 * se:
+        for c in sorted({r["flops"] for r in runs if r["complete"]}):
+            fa, fm = frontier(ar, c), frontier(mdm, c)
+            if fa and fm and gap(fa, fm)[0] > 2 * gap(fa, fm)[1]:
+                where = fm
+                break
+        lines.append(f"MDM overtakes AR: its best loss is lower by {d:.4f} nats/token (> 2 s.e. = {2 * se:.4f}); "
+                     f"from {where['flops']:.3g} FLOPs on ({where['epochs']:.3g} epochs, run {where['run']}) the best "
+                     f"MDM run at <= that compute beats the best AR run at <= that compute")
+    elif d < -2 * se:
+        lines.append(f"no crossover: AR's best loss is lower by {-d:.4f} nats/token (> 2 s.e. = {2 * se:.4f}); "
+                     f"MDM does not overtake AR in these runs")
+    else:
+        lines.append(f"inconclusive: the best losses differ by {abs(d):.4f} nats/token, within 2 s.e. = {2 * se:.4f}")
+    for best, runs_obj, name in ((a, ar, "AR"), (m, mdm, "MDM")):
+        if len(runs_obj) > 1 and best["epochs"] >= max(r["epochs"] for r in runs_obj):
+            lines.append(f"note: {name}'s best is its longest run: more epochs may lower it")
+    return lines, where
+
+
+def fmt_row(r):
+    se = f" +- {r['best_val_stderr']:.4f}" if r["objective"] == "mdm" else ""
+    wall = "n/a" if r["wall_s"] is None else f"{r['wall_s']:.1f}"
+    tps = "n/a" if r["tok_per_s"] is None else f"{r['tok_per_s']:,.0f}"
+    return (f"| {r['objective']} | {r['model']} | {r['params'] / 1e6:.2f}M | {r['unique_tokens']:,} | {r['epochs']:.3g} "
+            f"| {r['steps']:,} | {r['tokens']:,} | {r['flops']:.3g} | {r['best_val_loss']:.4f}{se} | {r['best_step']:,} "
+            f"| {r['mc_samples']} | {wall} | {tps} |" + ("" if r["complete"] else " incomplete"))
+
+
+def draw(plt, groups, crossings):
+    colors = {"ar": "tab:blue", "mdm": "tab:red"}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for (U, model), runs in groups.items():
+        for obj in ("ar", "mdm"):
+            rs = sorted((r for r in runs if r["objective"] == obj and r["complete"]), key=lambda r: r["flops"])
+            if not rs:
+                continue
+            label = (f"{obj.upper()} {'NLL' if obj == 'ar' else 'ELBO (K=%d)' % rs[0]['mc_samples']}, "
+                     f"{model}, U={U:.3g}")
+            for ax, key in zip(axes, ("epochs", "flops")):
+                ax.errorbar([r[key] for r in rs], [r["best_val_loss"] for r in rs],
+                            yerr=[r["best_val_stderr"] for r in rs] if obj == "mdm" else None,
+                            fmt="o-" if obj == "ar" else "s-", color=colors[obj], capsize=3, label=label)
+        x = crossings.get((U, model))
+        if x:  # from here on MDM's best run at <= this compute beats AR's
+            for ax, key in zip(axes, ("epochs", "flops")):
+                ax.axvline(x[key], color="gray", ls=":", lw=1, label=f"MDM overtakes AR (U={U:.3g})")
+    for ax, xlabel in zip(axes, ("epochs over the U unique tokens", "training FLOPs (6 N D)")):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("best validation loss (nats/token)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle("Best validation loss per run: AR vs masked diffusion on repeated data")
+    return fig
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", required=True, help="folder holding one sub-folder per run, each with a train.jsonl")
+    ap.add_argument("--out", help="where results.md / results.csv / crossover.png go (default: --runs)")
+    args = ap.parse_args(argv)
+    out = args.out or args.runs
+    try:
+        if not os.path.isdir(args.runs):
+            raise InputError(f"--runs '{args.runs}' is not a folder")
+        dirs = sorted(d for d in (os.path.join(args.runs, n) for n in os.listdir(args.runs))
+                      if os.path.isfile(os.path.join(d, "train.jsonl")))
+        if not dirs:
+            raise InputError(f"no run folders with a train.jsonl in '{args.runs}'")
+        runs = sorted((load_run(d) for d in dirs), key=lambda r: (r["objective"], r["unique_tokens"], r["epochs"]))
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+    groups = {}
+    for r in runs:  # one comparison per (U, model): runs of other settings left in the folder stay apart
+        groups.setdefault((r["unique_tokens"], r["model"]), []).append(r)
+    lines = ["| objective | model | params N | U | epochs | steps | tokens | FLOPs | best val loss | best step | K "
+             "| wall s | tok/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [fmt_row(r) for r in runs]
+    summary, crossings = [], {}
+    for (U, model), rs in groups.items():
+        v, crossings[(U, model)] = verdict(rs)
+        summary += [f"U = {U:,}, {model}:"] + [f"  {line}" for line in v]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("# Scaled-down crossover: best validation loss per run\n\n"
+                "Loss in nats/token: AR mean NLL, MDM stratified Monte-Carlo ELBO (K draws) +- its standard error. "
+                "FLOPs = 6 N D (seed convention). wall s: the whole run (start-up and validations included); "
+                "tok/s: training steps only.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n")
+    with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for r in runs:
+            w.writerow(["" if r[c] is None else (int(r[c]) if c == "complete" else r[c]) for c in COLUMNS])
+    note = save_plot(os.path.join(out, "crossover.png"), lambda plt: draw(plt, groups, crossings))
+    print("\n".join(lines))
+    print("\n".join(summary))
+    print(f"wrote {out}/results.md, {out}/results.csv; {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
