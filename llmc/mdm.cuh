@@ -270,6 +270,19 @@ inline int mdm_read_count(const MdmBatch& mb, cudaStream_t stream) {
     return c;
 }
 
+__global__ void mdm_scale_kernel(float* w, int n, float scale) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) w[i] = w[i] * scale;
+}
+
+// cweight of the first n compacted rows *= scale (e.g. 1/grad_accum, so accumulated micro-batches give the mean
+// loss), the same float product the host path's Transformer::head() forms.
+inline void mdm_scale_weights(const MdmBatch& mb, int n, float scale, cudaStream_t stream) {
+    if (n <= 0 || scale == 1.0f) return;
+    mdm_scale_kernel<<<ceil_div(n, 256), 256, 0, stream>>>(mb.cweight, n, scale);
+    cudaCheckLaunch();
+}
+
 // ==== LM head + loss on the masked rows ====================================================================
 
 // Scratch sizes of the head for micro-batches of up to N tokens: mdm_padded_rows(N) rows of C (hc) and of
