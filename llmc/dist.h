@@ -99,15 +99,6 @@ class Dist {
     template <class T>
     T allreduce_sum(T x) { allreduce_sum(&x, 1); return x; }
 
-    // Copies root's bytes to every rank.
-    void broadcast(void* data, size_t bytes, int root_rank = 0) {
-#ifdef LLMC_MPI
-        MPI_Bcast(data, (int)bytes, MPI_BYTE, root_rank, MPI_COMM_WORLD);
-#else
-        (void)data; (void)bytes; (void)root_rank;
-#endif
-    }
-
   private:
     int rank_ = 0, world_ = 1;
 };

@@ -25,16 +25,21 @@
 using Clock = std::chrono::steady_clock;
 static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Validation through the shared driver (llmc/eval.h): the CPU model as the forward, dropout off.
-static LossStats evaluate(ref::Model<float>& model, const Sampler& val, const TrainConfig& tc) {
+// Validation through the shared driver (llmc/eval.h): the CPU model as the forward, dropout off. Each rank takes
+// its round-robin share of the batches; the per-sequence sums, summed over ranks, are the one-rank result exactly.
+static LossStats evaluate(Dist& dist, ref::Model<float>& model, const Sampler& val, const TrainConfig& tc) {
     const ref::StepKeys keys{(uint32_t)tc.eval_seed, 0, 0, 0.0f, 0.0f};
     const bool mdm = tc.objective == OBJ_MDM;
-    return run_validation(val, tc.eval_samples, tc.seq_len, tc.micro_batch, mdm, tc.mc_samples, tc.stratified,
+    LossStats st = run_validation(val, tc.eval_samples, tc.seq_len, tc.micro_batch, mdm, tc.mc_samples, tc.stratified,
                           (float)tc.mdm_eps, (uint32_t)tc.eval_seed, tc.cfg.mask_id,
                           [&](const int* in, const int* tgt, const float* w, int rows, float* row_loss) {
                               model.forward(in, tgt, w, rows, !mdm, keys);
                               std::copy(model.row_loss.begin(), model.row_loss.begin() + (size_t)rows * tc.seq_len, row_loss);
-                          });
+                          },
+                          dist.rank(), dist.world());
+    dist.allreduce_sum(st.sum.data(), st.sum.size());
+    dist.allreduce_sum(st.sumsq.data(), st.sumsq.size());
+    return st;
 }
 
 // The full state whatever the sharding: every rank gathers the moment shards (a collective), rank 0 writes the
@@ -141,14 +146,10 @@ int main(int argc, char** argv) {
     std::vector<int64_t> positions(b);
     std::vector<int> y((size_t)b * (S + 1)), inputs((size_t)b * S), targets((size_t)b * S);
     std::vector<float> weight((size_t)b * S);
-    auto run_eval = [&]() {  // rank 0 validates (every rank holds the full parameters) and tells the others
-        bool improved = false;
-        if (dist.root()) {
-            Clock::time_point t0 = Clock::now();
-            LossStats st = evaluate(model, data.val, tc);
-            improved = report_eval(tc, prog, st, seconds_since(t0), log);
-        }
-        dist.broadcast(&improved, sizeof improved);
+    auto run_eval = [&]() {  // every rank gets the same statistics, so the same best-so-far decision
+        Clock::time_point t0 = Clock::now();
+        LossStats st = evaluate(dist, model, data.val, tc);
+        const bool improved = report_eval(tc, prog, st, seconds_since(t0), log);
         if (improved && !tc.ckpt_dir.empty()) save(dist, L, tc, prog, model, adam_m, adam_v, sampler.fingerprint(), "best.ckpt");
     };
 
