@@ -181,26 +181,14 @@ static void bench() {
     cudaCheck(cudaMalloc(&v, n * sizeof(float)));
     cudaCheck(cudaMalloc(&pb, n * sizeof(floatX)));
     for (float* b : {p, g, m, v}) cudaCheck(cudaMemset(b, 0, n * sizeof(float)));
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    std::vector<float> t(20);
-    for (int i = 0; i < 23; i++) {
-        cudaCheck(cudaEventRecord(a));
-        adamw_update(p, pb, g, m, v, n, groups, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1 + i, nullptr, 1.0f, 0);
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        if (i >= 3) cudaCheck(cudaEventElapsedTime(&t[i - 3], a, b));
-    }
-    std::sort(t.begin(), t.end());
-    float ms = t[10];
+    int t = 0;  // each call is the next AdamW step
+    const float ms = median_ms([&] { adamw_update(p, pb, g, m, v, n, groups, 1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, ++t,
+                                                  nullptr, 1.0f, 0); }, 20);
     double bytes = (double)n * (4 * 4 + 3 * 4 + 2);  // read p, g, m, v; write p, m, v, bf16 p
     double gbs = bytes / (ms * 1e-3) / 1e9;
     printf("timing on %s: 140m model, %zu params: %.3f ms, %.0f GB/s", pk.name, n, ms, gbs);
     if (pk.mem_gbps > 0) printf(" (%.1f%% of %.0f)", 100 * gbs / pk.mem_gbps, pk.mem_gbps);
     printf(", median of 20\n");
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
     for (float* q : {p, g, m, v}) cudaCheck(cudaFree(q));
     cudaCheck(cudaFree(pb));
 }

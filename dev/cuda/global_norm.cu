@@ -59,25 +59,11 @@ static void bench() {
     cudaCheck(cudaMemset(g, 0, n * sizeof(float)));
     GlobalNorm gn;
     global_norm_init(gn);
-    cudaEvent_t a, b;
-    cudaCheck(cudaEventCreate(&a));
-    cudaCheck(cudaEventCreate(&b));
-    std::vector<float> t(20);
-    for (int i = 0; i < 23; i++) {
-        cudaCheck(cudaEventRecord(a));
-        global_norm(gn, g, n, 1.0, 0);
-        cudaCheck(cudaEventRecord(b));
-        cudaCheck(cudaEventSynchronize(b));
-        if (i >= 3) cudaCheck(cudaEventElapsedTime(&t[i - 3], a, b));
-    }
-    std::sort(t.begin(), t.end());
-    float ms = t[10];
+    const float ms = median_ms([&] { global_norm(gn, g, n, 1.0, 0); }, 20);
     double gbs = (double)n * sizeof(float) / (ms * 1e-3) / 1e9;
     printf("timing on %s: 140m model gradient, %zu floats: %.3f ms, %.0f GB/s", pk.name, n, ms, gbs);
     if (pk.mem_gbps > 0) printf(" (%.1f%% of %.0f)", 100 * gbs / pk.mem_gbps, pk.mem_gbps);
     printf(", median of 20\n");
-    cudaCheck(cudaEventDestroy(a));
-    cudaCheck(cudaEventDestroy(b));
     global_norm_free(gn);
     cudaCheck(cudaFree(g));
 }

@@ -39,6 +39,15 @@ inline LabArgs lab_args(int argc, char** argv) {
     return a;
 }
 
+// False (and one failure counted, so the run cannot pass) when there is no GPU: the caller then prints its summary.
+inline bool lab_have_device() {
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) == cudaSuccess && ndev > 0) return true;
+    printf("no CUDA device: GPU checks not run\n");
+    g_test_failed++;
+    return false;
+}
+
 inline float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
 
 template <class T>

@@ -355,12 +355,7 @@ static void bench(MatmulContext& ctx) {
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
     const bool quick = args.quick, do_bench = args.bench;
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-        printf("no CUDA device: GPU checks not run\n");
-        g_test_failed++;
-        return test_summary();
-    }
+    if (!lab_have_device()) return test_summary();
     MdmOptions none;  // p = eps * 1 + 0 ... with eps 0 and ratio 0: p = 0, nothing masked
     none.low_noise = true, none.low_noise_iters = 0xffffffffu, none.low_noise_ratio = 0.0f;
     MdmOptions suffix;
