@@ -29,6 +29,15 @@ inline void cublas_check(cublasStatus_t status, const char* file, int line) {
 }
 #define cublasCheck(status) cublas_check((status), __FILE__, __LINE__)
 
+// Makes device index % count current and returns it; with no CUDA device, dies with one line ending in `hint`
+// (where the same work runs on the CPU).
+inline int use_device_or_die(int index, const char* hint) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) llmc_die("no CUDA device found (%s)", hint);
+    cudaCheck(cudaSetDevice(index % count));
+    return index % count;
+}
+
 template <class T>
 __host__ __device__ constexpr T ceil_div(T a, T b) { return (a + b - 1) / b; }
 

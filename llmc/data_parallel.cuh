@@ -65,13 +65,11 @@ struct GpuDist {
     void init(const std::string& rendezvous_spec, bool force_nccl, double timeout_s = 600) {
         std::string err;
         if (!process_place_from_env(&place, &err)) llmc_die("%s", err.c_str());
+        device = use_device_or_die(place.local_rank, "build/train_cpu runs the same training on the CPU");
         int count = 0;
-        if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
-            llmc_die("no CUDA device found (build/train_cpu runs the same training on the CPU)");
-        device = place.local_rank % count;
+        cudaCheck(cudaGetDeviceCount(&count));
         if (place.local_world > count && root())
             fprintf(stderr, "warning: %d ranks on this node share %d GPU(s)\n", place.local_world, count);
-        cudaCheck(cudaSetDevice(device));
         if (world() == 1 && !force_nccl) return;
         if (!resolve_rendezvous(rendezvous_spec, place, &method, &err)) llmc_die("%s", err.c_str());
         api.load_or_die();

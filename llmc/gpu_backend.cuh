@@ -23,10 +23,7 @@ struct GpuBackend : ModelBackend {
         if (!shape_err.empty())
             llmc_die("the checkpoint's shape cannot run on the GPU kernels (%s); the CPU tool runs any shape",
                      shape_err.c_str());
-        int device_count = 0;
-        if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0)
-            llmc_die("no CUDA device found (the CPU tools eval_cpu / generate_cpu run the same program)");
-        cudaCheck(cudaSetDevice(0));
+        use_device_or_die(0, "the CPU tools eval_cpu / generate_cpu run the same program");
         model.init(cfg, max_rows);
         model.set_master(params.data());
         loaded = true;
