@@ -5,7 +5,7 @@ Used by dev/test/test_dp_cpu.sh (CPU ranks) and scripts/dp_check.sh (GPU ranks);
 difference beyond tolerance.
 
   compare_runs.py A.ckpt B.ckpt A.jsonl B.jsonl [--exact] [--param-max X] [--param-rel X] [--moment-rel X]
-                  [--loss-abs X] [--norm-rel X]
+                  [--loss-abs X] [--norm-rel X] [--bf16]
 """
 import argparse, json, sys
 import numpy as np
@@ -38,7 +38,13 @@ def main():
     ap.add_argument("--moment-rel", type=float, default=1e-4, help="relative L2 difference of m and of v")
     ap.add_argument("--loss-abs", type=float, default=1e-5, help="absolute difference of each logged loss")
     ap.add_argument("--norm-rel", type=float, default=1e-5, help="relative difference of each logged grad norm")
+    ap.add_argument("--bf16", action="store_true",
+                    help="GPU runs whose matmul shapes differ (other cuBLASLt algorithms, other bf16 rounding): "
+                         "--param-max 2e-3 --param-rel 1e-3 --moment-rel 5e-2 --loss-abs 2e-3 --norm-rel 2e-2")
     o = ap.parse_args()
+    if o.bf16:
+        # A few bf16 ulps over a handful of steps where Adam's update is ~lr * sign (scripts/dp_check.sh).
+        o.param_max, o.param_rel, o.moment_rel, o.loss_abs, o.norm_rel = 2e-3, 1e-3, 5e-2, 2e-3, 2e-2
     A, B = ckpt(o.ckpt_a), ckpt(o.ckpt_b)
     errs = []
     if o.exact:
