@@ -1,5 +1,6 @@
 # Makefile — `make` builds every program that builds on this machine; `make test` runs all CPU tests and
-# compile-checks every .cu file for sm_90 and sm_80; `make gpucheck` / `make bench` run on a GPU machine.
+# compile-checks every .cu file for sm_90 and sm_80; `make gpucheck` / `make bench` / `make crossover` run on a GPU
+# machine.
 # Header-only C++: each program is one .cpp (or .cu) that includes what it needs from llmc/ and dev/.
 
 CXX      ?= g++
@@ -24,8 +25,8 @@ HEADERS    := $(wildcard llmc/*.h llmc/*.cuh dev/cpu/*.h dev/test/*.h dev/cuda/*
 MPICXX ?= $(shell command -v mpicxx)
 MPI_BINS := $(if $(MPICXX),$(BUILD)/train_cpu_mpi $(BUILD)/test_bootstrap_mpi)
 
-.PHONY: all test cudacheck gpu gpucheck bench clean
-all: $(TOOL_BINS) $(TEST_BINS) $(MPI_BINS)
+.PHONY: all data test cudacheck gpu gpucheck bench crossover clean
+all: $(TOOL_BINS) $(TEST_BINS) $(MPI_BINS) data
 
 $(BUILD)/%: dev/test/%.cpp $(HEADERS) | $(BUILD)
 	$(CXX) $(CXXFLAGS) $< -o $@
@@ -41,6 +42,14 @@ $(BUILD)/test_bootstrap_mpi: dev/test/test_bootstrap.cpp $(HEADERS) | $(BUILD)
 	$(MPICXX) $(CXXFLAGS) -DLLMC_MPI $< -o $@
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# The bundled Wikipedia sample (dev/data/corpus, ~9.9M tokens) tokenised into build/data/wiki_{train,val}: the
+# scaled-down crossover's data (scripts/crossover.sh). Text is what the repository keeps; tokens take ~2 seconds.
+DATA := $(BUILD)/data/wiki_train.bin $(BUILD)/data/wiki_val.bin
+$(BUILD)/data/wiki_%.bin: dev/data/corpus/wikipedia_%.jsonl.gz $(BUILD)/prepare
+	@mkdir -p $(dir $@)
+	$(BUILD)/prepare --input $< --output-prefix $(BUILD)/data/wiki_$*
+data: $(DATA)
 
 # Every .cu must compile for both targets with warnings as errors (CI has no GPU, so this is its GPU check).
 $(BUILD)/cucheck/%.o: %.cu $(HEADERS)
@@ -70,6 +79,9 @@ gpucheck:
 	bash scripts/gpucheck.sh
 bench:
 	bash scripts/bench.sh
+# The scaled-down AR vs MDM crossover on one GPU (scripts/crossover.sh --help); CROSSOVER_FLAGS passes options on.
+crossover: data
+	bash scripts/crossover.sh $(CROSSOVER_FLAGS)
 
 test: all cudacheck
 	bash dev/test/run_tests.sh
