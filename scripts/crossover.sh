@@ -8,23 +8,27 @@
 # the 140m model (B=8, T=2048, one H200) at 272k tok/s AR and 202k tok/s MDM, i.e. 313 and 233 TFLOP/s at
 # 1.15 GFLOP/token (6N + 12*L*T*n*d). The mini model (15.9M parameters, 12.9M of them the tied embedding) at S=512
 # needs 6*15.9M + 12*4*512*256 = 102 MFLOP/token; at half the 140m's FLOP rate (its matrices are 3x narrower)
-# that is ~1.5M tok/s AR and ~1.1M tok/s MDM. The default plan trains 63M AR tokens and 252M MDM tokens
-# (U = 1M; AR 1..32 epochs, MDM 4..128 epochs; 12 runs, 32 x 512 tokens per step): ~4.5 minutes of training
-# plus ~1 minute of validation and process start-up, so <= 10 minutes on one H100/H200 unless the mini model runs
-# at under about half the estimated rate. The dry-run prints this estimate for the chosen settings.
+# that is ~1.5M tok/s AR and ~1.1M tok/s MDM. The default plan (U = 2M; AR 1..32 epochs, MDM 4..128; 10 runs,
+# 32 x 512 tokens per step) trains 126M AR and 424M MDM tokens: ~8.7 minutes with start-up and validation.
+# --time-limit (default 590 s on the GPU) keeps the whole experiment under 10 minutes whatever the real rate:
+# runs go cheapest first, each one's time is predicted from the rates measured so far, and a run that would end
+# past the limit is skipped and named (rerun it later into the same --out).
 #
-# Scale, honestly: the bundled C4 sample holds 1.28M tokens, so U <= ~1.2M with the bundled data. A PyTorch probe of
-# the same model family at U = 0.5M (30M parameters, no dropout) found no crossover (AR best NLL 6.95 at ~10 epochs,
-# MDM best ELBO 7.07 at ~45 epochs), and losses near 7 nats mean little beyond unigram statistics; several million
-# unique tokens are probably needed. That needs a larger tokenised corpus (--train-data / --val-data, made with
-# build/prepare from JSONL), which the repository does not bundle. Dropout 0.1 is the seed's; mini is the smallest
-# preset the GPU kernels take, already ~60x the single-epoch Chinchilla size for U = 1M in non-embedding parameters.
+# Why this setting. A PyTorch probe of the same model family at U = 0.5M C4 tokens (30M parameters, no dropout)
+# found no crossover (AR best NLL 6.95 at ~10 epochs, MDM best ELBO 7.07 at ~45, both overfitting beyond), with
+# losses near unigram level: 60 parameters per unique token memorise rather than model. The paper's best 100M-token
+# models have 1.4 (AR 140M) and 4.3 (MDM 425M) parameters per unique token. Mini (the smallest preset the GPU
+# kernels take) at U = 2M has 8, and 1.5 non-embedding ones: the nearest to the paper's regime that still trains
+# MDM to 128 epochs within the budget. U = 2M needs more text than the bundled C4 sample (1.28M tokens), so the
+# default data is the bundled Wikipedia sample (`make data`: build/data/wiki_train, 9.9M tokens; wiki_val 0.49M).
+# Dropout 0.1 is the seed's. Whether MDM overtakes AR here is the experiment's question, not an assumption.
 source "$(dirname "$0")/seed/common.sh"  # die / check_* / seed arithmetic / dry-run printing / train_run launcher
 
 # Estimated one-GPU throughput of the mini model at S=512 (see above; NOT measured) and start-up + validation per run.
 EST_TOKS_AR=1500000
 EST_TOKS_MDM=1100000
 EST_RUN_OVERHEAD_S=5
+DEFAULT_GPU_TIME_LIMIT=590  # seconds of training runs: the whole experiment within 10 minutes of one GPU
 
 usage() { echo "usage: scripts/crossover.sh [options] [-- trainer flags]
 Trains AR and MDM on U unique tokens at each epoch count, then writes OUT/results.md, OUT/results.csv and
@@ -33,14 +37,19 @@ One run per objective and epoch count in OUT/<objective>_e<epochs>/ (train.jsonl
 checkpoints). The report covers every OUT/*/train.jsonl, so a cut-off experiment is completed by rerunning only
 the missing epoch counts into the same OUT.
 
-The default GPU plan (mini, U=1M, AR 1..32 and MDM 4..128 epochs) is ESTIMATED at ~5.5 minutes on one H100/H200
-(~1.5M AR / ~1.1M MDM tok/s, scaled by FLOPs from the measured 140m throughput); it has not been run yet.
+The default GPU plan (mini, U=2M of the bundled Wikipedia sample, AR 1..32 and MDM 4..128 epochs) is ESTIMATED at
+~8.7 minutes on one H100/H200 (~1.5M AR / ~1.1M MDM tok/s, scaled by FLOPs from the measured 140m throughput); it
+has not been run yet. Runs go cheapest first; with a time limit, a run predicted (from the rates measured so far)
+to end past it is skipped and named, so the experiment stays within the limit.
 
 options:
   --trainer gpu|cpu     gpu: build/train_gpt + build/train_mdm; cpu: build/train_cpu --objective ar|mdm (default gpu)
-  --unique-tokens U     unique training tokens, the first U of --train-data (default 1000000; bundled C4: 1,278,120)
+  --unique-tokens U     unique training tokens, the first U of --train-data (default 2000000; bundled Wikipedia
+                        9,865,443, bundled C4 1,278,120)
   --epochs-ar LIST      AR epoch counts, comma-separated positive integers, or none (default 1,2,4,8,16,32)
-  --epochs-mdm LIST     MDM epoch counts, or none (default 4,8,16,32,64,128)
+  --epochs-mdm LIST     MDM epoch counts, or none (default 4,16,64,128)
+  --time-limit SECONDS  skip runs predicted to end more than SECONDS after the first run started; 0 = no limit
+                        (default 590 with --trainer gpu, 0 with --trainer cpu)
   --model PRESET        model preset of llmc/config.h (default mini; shape overrides go after --)
   --seq-len S           sequence length (default 512)
   --batch N             sequences per optimizer step (default 32)
@@ -48,11 +57,12 @@ options:
   --lr X, --min-lr X    cosine learning rate from X down to --min-lr (default 1e-3 -> 1e-4; warmup 1 % of samples)
   --dropout X           hidden and attention dropout (default 0.1, the seed's)
   --evals N             validations per run, evenly spaced, the last at the end (default 8)
-  --eval-batches N      validation sequences = N x --batch (default 4: 128 x 512 tokens of c4_val's 73,941)
+  --eval-batches N      validation sequences = N x --batch (default 4: 128 x 512 tokens of wiki_val's 487,853)
   --mc-samples K        MDM ELBO draws per validation sequence, stratified, K >= 16 (default 16)
   --seed N              seed of init, data order, dropout and masks (default 1234)
-  --train-data PREFIX   training .bin/.idx (default dev/data/c4_train)
-  --val-data PREFIX     validation .bin/.idx (default dev/data/c4_val)
+  --train-data PREFIX   training .bin/.idx (default build/data/wiki_train, made by `make data`; the bundled C4
+                        sample is dev/data/c4_train)
+  --val-data PREFIX     validation .bin/.idx (default build/data/wiki_val; C4: dev/data/c4_val)
   --build-dir DIR       where the trainers are (default build)
   --out DIR             results folder (default runs/crossover)
   --report-only         train nothing: tabulate and plot the runs already in --out
@@ -62,9 +72,10 @@ options:
 environment: PYTHON (default python3) runs scripts/plot_crossover.py; matplotlib is needed only for the PNG."; }
 
 TRAINER_KIND=gpu
-UNIQUE=1000000
+UNIQUE=2000000
 EPOCHS_AR=1,2,4,8,16,32
-EPOCHS_MDM=4,8,16,32,64,128
+EPOCHS_MDM=4,16,64,128
+TIME_LIMIT=
 MODEL=mini
 SEQ_LEN=512
 GLOBAL_BATCH=32
@@ -74,14 +85,14 @@ MIN_LR=1e-4
 EVALS=8
 EVAL_ITERS=4
 TRAIN_MC_SAMPLES=16
-TRAIN_DATA=dev/data/c4_train
-VAL_DATA=dev/data/c4_val
+TRAIN_DATA=build/data/wiki_train
+VAL_DATA=build/data/wiki_val
 OUT_DIR=runs/crossover
 PYTHON=${PYTHON:-python3}
 REPORT_ONLY=0
 USER_EXTRA=()
 CHECKPOINTS=0  # dozens of 190 MB checkpoint writes would cost more time than some runs; the logs hold the results
-DATA_HINT="bundled data: dev/data; other text: build/prepare"
+DATA_HINT="make data tokenises the bundled Wikipedia sample into build/data; other text: build/prepare"
 
 check_num() { [[ "$2" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] || die "$1 must be a non-negative number, got '$2'"; }
 # check_epochs FLAG LIST: comma-separated distinct positive integers, or none.
@@ -111,6 +122,7 @@ while [ $# -gt 0 ]; do
         --dropout) need_value "$@"; check_num --dropout "$2"
             awk -v x="$2" 'BEGIN { exit !(x < 1) }' || die "--dropout must be below 1, got '$2'"
             DROPOUT=$2; ATTN_DROPOUT=$2; shift 2 ;;
+        --time-limit) need_value "$@"; check_uint --time-limit "$2"; TIME_LIMIT=$2; shift 2 ;;
         --evals) need_value "$@"; check_pos --evals "$2"; EVALS=$2; shift 2 ;;
         --eval-batches) need_value "$@"; check_pos --eval-batches "$2"; EVAL_ITERS=$2; shift 2 ;;
         --mc-samples) need_value "$@"; check_pos --mc-samples "$2"
@@ -132,6 +144,9 @@ check_model "$MODEL"
 [ "$MICRO_BATCH" -le "$GLOBAL_BATCH" ] && [ $((GLOBAL_BATCH % MICRO_BATCH)) -eq 0 ] ||
     die "--batch $GLOBAL_BATCH is not a multiple of --micro-batch $MICRO_BATCH"
 if [ "$TRAINER_KIND" = cpu ]; then USE_CPU=1; fi
+if [ -z "$TIME_LIMIT" ]; then
+    if [ "$TRAINER_KIND" = gpu ]; then TIME_LIMIT=$DEFAULT_GPU_TIME_LIMIT; else TIME_LIMIT=0; fi
+fi
 
 REPORT=(scripts/plot_crossover.py --runs "$OUT_DIR" --out "$OUT_DIR")
 report() {
@@ -154,7 +169,7 @@ for obj in ar mdm; do
 done
 
 # The plan: steps by the seed's arithmetic (as train_run derives them), tokens, and the time estimate.
-declare -A STEPS_OF
+declare -A STEPS_OF TOKENS_OF
 tok_ar=0; tok_mdm=0
 note "plan: $TRAINER_KIND trainer, $MODEL, U=$UNIQUE, S=$SEQ_LEN, batch $GLOBAL_BATCH, lr $LR -> $MIN_LR, dropout $DROPOUT," \
      "$EVALS validations per run on $((EVAL_ITERS * GLOBAL_BATCH)) sequences (MDM: K=$TRAIN_MC_SAMPLES stratified)"
@@ -164,17 +179,41 @@ for r in "${RUNS[@]}"; do
     [ "$steps" -ge 1 ] || die "$obj at $e epochs: U=$UNIQUE x $e / S=$SEQ_LEN is less than one batch of $GLOBAL_BATCH sequences"
     STEPS_OF[$r]=$steps
     t=$((steps * GLOBAL_BATCH * SEQ_LEN))
+    TOKENS_OF[$r]=$t
     if [ "$obj" = ar ]; then tok_ar=$((tok_ar + t)); else tok_mdm=$((tok_mdm + t)); fi
     note "  ${obj}_e$e: $e epochs, $steps steps, $t tokens, validation every $(( steps / EVALS > 0 ? steps / EVALS : 1 )) steps"
 done
+# Rates for the time prediction: the estimate (mini at S=512 on the GPU only) until a run of the objective has been
+# measured, then that objective's measured seconds per token, start-up and validation included.
+declare -A EST_RATE SECONDS_DONE TOKENS_DONE
+if [ "$TRAINER_KIND" = gpu ] && [ "$MODEL" = mini ] && [ "$SEQ_LEN" = 512 ]; then
+    EST_RATE[ar]=$EST_TOKS_AR; EST_RATE[mdm]=$EST_TOKS_MDM
+fi
 if [ "$TRAINER_KIND" = gpu ]; then
-    note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra=$EST_TOKS_AR -v rm=$EST_TOKS_MDM -v n=${#RUNS[@]} -v o=$EST_RUN_OVERHEAD_S \
-        -v mini="$([ "$MODEL" = mini ] && [ "$SEQ_LEN" = 512 ] && echo 1 || echo 0)" 'BEGIN {
+    note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra="${EST_RATE[ar]:-0}" -v rm="${EST_RATE[mdm]:-0}" -v n=${#RUNS[@]} \
+        -v o=$EST_RUN_OVERHEAD_S 'BEGIN {
         printf "training tokens: AR %.1fM, MDM %.1fM; ", a / 1e6, m / 1e6
-        if (mini) printf "ESTIMATED time (mini at ~%.1fM / %.1fM tok/s, not measured): %.1f minutes", ra / 1e6, rm / 1e6, (a / ra + m / rm + n * o) / 60
+        if (ra > 0) printf "ESTIMATED time (mini at ~%.1fM / %.1fM tok/s, not measured): %.1f minutes", ra / 1e6, rm / 1e6, (a / ra + m / rm + n * o) / 60
         else printf "no time estimate for this model / sequence length (the estimate is for mini at S=512)" }')"
 fi
+[ "$TIME_LIMIT" -gt 0 ] && note "time limit: $TIME_LIMIT s of training runs (--time-limit; 0 = none)"
+# predict_seconds OBJ TOKENS: the run's predicted wall time, or nothing when there is no rate to go by.
+predict_seconds() {
+    if [ -n "${TOKENS_DONE[$1]:-}" ]; then
+        awk -v s="${SECONDS_DONE[$1]}" -v d="${TOKENS_DONE[$1]}" -v t="$2" 'BEGIN { printf "%.1f", t * s / d }'
+    elif [ -n "${EST_RATE[$1]:-}" ]; then
+        awk -v r="${EST_RATE[$1]}" -v t="$2" -v o=$EST_RUN_OVERHEAD_S 'BEGIN { printf "%.1f", t / r + o }'
+    fi
+}
 
+# Cheapest run first (ties: AR first): both objectives' rates are measured early, and a time limit falls on the
+# most expensive runs, whose absence the report shows (MDM's best at its longest run completed is flagged).
+mapfile -t RUNS < <(for k in "${!RUNS[@]}"; do printf '%s\t%s\t%s\n' "${TOKENS_OF[${RUNS[$k]}]}" "$k" "${RUNS[$k]}"; done |
+                    sort -n -k1,1 -k2,2 | cut -f3)
+
+SKIPPED=()
+elapsed=0  # seconds since the first run started (dry-run: the predicted seconds of the runs before)
+t_start=$EPOCHREALTIME
 i=0
 for r in "${RUNS[@]}"; do
     i=$((i + 1))
@@ -185,7 +224,19 @@ for r in "${RUNS[@]}"; do
     EXTRA=()
     if [ "$OBJECTIVE" = mdm ]; then EXTRA+=(--stratified); fi
     EXTRA+=("${USER_EXTRA[@]}")
-    if [ "$DRY_RUN" = 1 ]; then train_run; continue; fi
+    pred=$(predict_seconds "$OBJECTIVE" "${TOKENS_OF[$r]}")
+    if [ "$TIME_LIMIT" -gt 0 ] && [ -n "$pred" ] &&
+       awk -v e="$elapsed" -v p="$pred" -v l="$TIME_LIMIT" 'BEGIN { exit !(e + p > l) }'; then
+        SKIPPED+=("$r")
+        note "[$i/${#RUNS[@]}] skipped $RUN_NAME: predicted ${pred}s, $(awk -v e="$elapsed" -v l="$TIME_LIMIT" \
+             'BEGIN { printf "%.0f", l - e }')s of the time limit left"
+        continue
+    fi
+    if [ "$DRY_RUN" = 1 ]; then
+        train_run
+        elapsed=$(awk -v e="$elapsed" -v p="${pred:-0}" 'BEGIN { print e + p }')
+        continue
+    fi
     run_dir=$OUT_DIR/$RUN_NAME
     mkdir -p "$run_dir"
     rm -f "$run_dir/wall_seconds"
@@ -198,7 +249,17 @@ for r in "${RUNS[@]}"; do
     fi
     wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     echo "$wall" >"$run_dir/wall_seconds"
+    SECONDS_DONE[$OBJECTIVE]=$(awk -v a="${SECONDS_DONE[$OBJECTIVE]:-0}" -v w="$wall" 'BEGIN { print a + w }')
+    TOKENS_DONE[$OBJECTIVE]=$(( ${TOKENS_DONE[$OBJECTIVE]:-0} + TOKENS_OF[$r] ))
+    elapsed=$(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     best=$(grep '"kind": "eval"' "$run_dir/train.jsonl" | tail -n 1 | grep -o '"best_val_loss": [^,}]*' | cut -d' ' -f2 || true)
-    echo "[$i/${#RUNS[@]}] $OBJECTIVE $EPOCHS epochs: $steps steps in ${wall}s, best validation loss $best" >&2
+    echo "[$i/${#RUNS[@]}] $OBJECTIVE $EPOCHS epochs: $steps steps in ${wall}s (predicted ${pred:-?}s), best validation loss $best" >&2
 done
+if [ ${#SKIPPED[@]} -gt 0 ]; then
+    skip_ar=() skip_mdm=()
+    for r in "${SKIPPED[@]}"; do if [ "${r%%:*}" = ar ]; then skip_ar+=("${r#*:}"); else skip_mdm+=("${r#*:}"); fi; done
+    join() { local IFS=,; echo "${*:-none}"; }
+    note "skipped for the time limit: $(for r in "${SKIPPED[@]}"; do printf '%s_e%s ' "${r%%:*}" "${r#*:}"; done)- to complete the experiment later, rerun with the same options and" \
+         "--epochs-ar $(join "${skip_ar[@]}") --epochs-mdm $(join "${skip_mdm[@]}") --time-limit 0 (same --out)"
+fi
 report

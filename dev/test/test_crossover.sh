@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/crossover.sh + scripts/plot_crossover.py: the default GPU plan's dry-run (steps, cadence, flags worked out
-# by hand here), one "error:" line for bad input, the verdict on synthetic logs with a known answer (crossover found
-# at the right compute, none, within noise; cut-off runs left out), and a tiny real CPU experiment (2 AR + 2 MDM
-# runs) whose table carries the numbers of its own JSONL logs, plus the PNG when matplotlib is importable.
+# scripts/crossover.sh + scripts/plot_crossover.py: the default GPU plan's dry-run (steps, cadence, flags, run order
+# and time-limit skips worked out by hand here), one "error:" line for bad input, the verdict on synthetic logs
+# with a known answer (crossover found at the right compute, none, within noise; cut-off runs left out), a tiny real
+# CPU experiment (2 AR + 2 MDM runs) whose table carries the numbers of its own JSONL logs, plus the PNG when
+# matplotlib is importable, and a real run cut by the time limit on its measured rate.
 set -u
 cd "$(dirname "$0")/../.."
 source dev/test/lib.sh
@@ -12,21 +13,33 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: ${1:0:400}"; }
 hasnt() { [[ "$1" != *"$2"* ]] && ok || bad "unexpected '$2'"; }
 
-# ---- dry-run of the default plan: U=1e6, S=512, batch 32, 8 validations per run
+# ---- dry-run of the default plan: U=2e6 of the Wikipedia sample, S=512, batch 32, 8 validations per run
 out=$(bash $X --dry-run 2>&1)
 [ "$(grep -c '^build/train_gpt ' <<<"$out")" -eq 6 ] && ok || bad "expected 6 AR commands"
-[ "$(grep -c '^build/train_mdm ' <<<"$out")" -eq 6 ] && ok || bad "expected 6 MDM commands"
+[ "$(grep -c '^build/train_mdm ' <<<"$out")" -eq 4 ] && ok || bad "expected 4 MDM commands"
 ar4=$(grep '^build/train_gpt .*--epochs 4 ' <<<"$out")
-# 4 x 1e6 / 512 = 7812 samples -> 244 steps of 32, warmup 78 samples, validation every 244 / 8 = 30 steps
-for w in "--model mini" "--seq-len 512" "--unique-tokens 1000000" "--batch 32" "--warmup-samples 78" "--eval-every 30" \
-         "--eval-samples 128" "--dropout 0.1" "--attn-dropout 0.1" "--lr 1e-3" "--min-lr 1e-4" "--train-data dev/data/c4_train" \
-         "--val-data dev/data/c4_val" "--log runs/crossover/ar_e4/train.jsonl"; do has "$ar4" "$w"; done
+# 4 x 2e6 / 512 = 15625 samples -> 488 steps of 32, warmup 156 samples, validation every 488 / 8 = 61 steps
+for w in "--model mini" "--seq-len 512" "--unique-tokens 2000000" "--batch 32" "--warmup-samples 156" "--eval-every 61" \
+         "--eval-samples 128" "--dropout 0.1" "--attn-dropout 0.1" "--lr 1e-3" "--min-lr 1e-4" "--train-data build/data/wiki_train" \
+         "--val-data build/data/wiki_val" "--log runs/crossover/ar_e4/train.jsonl"; do has "$ar4" "$w"; done
 hasnt "$ar4" "--stratified"; hasnt "$ar4" "--mc-samples"
 mdm128=$(grep '^build/train_mdm .*--epochs 128 ' <<<"$out")
-# 128e6 / 512 = 250000 samples -> 7812 steps, warmup 2500, validation every 976 steps
-for w in "--eval-every 976" "--warmup-samples 2500" "--mc-samples 16" "--stratified"; do has "$mdm128" "$w"; done
+# 128 x 2e6 / 512 = 500000 samples -> 15625 steps, warmup 5000, validation every 1953 steps
+for w in "--eval-every 1953" "--warmup-samples 5000" "--mc-samples 16" "--stratified"; do has "$mdm128" "$w"; done
 hasnt "$out" "--ckpt-dir"
-has "$out" "steps=7812 "; has "$out" "ESTIMATED time"; has "$out" "scripts/plot_crossover.py --runs runs/crossover"
+has "$out" "steps=15625 "; has "$out" "ESTIMATED time"; has "$out" "scripts/plot_crossover.py --runs runs/crossover"
+# cheapest first, ties (4 epochs) AR first
+order=$(grep -o '^build/train_[a-z]* .*--epochs [0-9]* ' <<<"$out" | sed -E 's/^build\/train_(gpt|mdm) .*--epochs ([0-9]+) $/\1\2/' | tr '\n' ' ')
+[ "$order" = "gpt1 gpt2 gpt4 mdm4 gpt8 gpt16 mdm16 gpt32 mdm64 mdm128 " ] && ok || bad "run order: $order"
+# The time limit on the estimated rates (1.5M / 1.1M tok/s + 5 s a run): the nine cheaper runs take 281.7 s, mdm_e128
+# 256e6 / 1.1e6 + 5 = 237.7 s, so the plan needs 519.4 s: a 519 s limit skips mdm_e128 alone, 520 s skips nothing.
+out=$(bash $X --dry-run --time-limit 519 2>&1)
+[ "$(grep -c '^build/train_' <<<"$out")" -eq 9 ] && ok || bad "--time-limit 519 should leave 9 runs"
+has "$out" "skipped mdm_e128: predicted 237.7s, 237s of the time limit left"
+has "$out" "--epochs-ar none --epochs-mdm 128 --time-limit 0"
+out=$(bash $X --dry-run --time-limit 520 2>&1)
+[ "$(grep -c '^build/train_' <<<"$out")" -eq 10 ] && ok || bad "--time-limit 520 should leave 10 runs"
+hasnt "$out" "skipped"
 out=$(bash $X --dry-run --trainer cpu --epochs-ar none --epochs-mdm 3 --mc-samples 32 -- --threads 2 2>&1)
 has "$out" "build/train_cpu --objective mdm"; has "$out" "--mc-samples 32"; has "$out" "--threads 2"
 [ "$(grep -c '^build/train_cpu ' <<<"$out")" -eq 1 ] && ok || bad "--epochs-ar none should leave one run"
@@ -43,6 +56,7 @@ expect_error "--trainer" bash $X --trainer tpu
 expect_error ">= 16" bash $X --mc-samples 8 --dry-run
 expect_error "needs a value" bash $X --out
 expect_error "--lr" bash $X --lr fast --dry-run
+expect_error "--time-limit must be a non-negative integer" bash $X --time-limit 1.5 --dry-run
 expect_error "--dropout must be below 1" bash $X --dropout 1.5 --dry-run
 expect_error "unknown preset" bash $X --model 3m --dry-run
 expect_error "nothing to train" bash $X --epochs-ar none --epochs-mdm none --dry-run
@@ -50,6 +64,7 @@ expect_error "less than one batch" bash $X --unique-tokens 1000 --epochs-ar 1 --
 expect_error "not built" bash $X --build-dir "$tmp/nobuild" --out "$tmp/x"
 expect_error "train_mdm not built" bash $X --trainer gpu --epochs-ar none --build-dir "$tmp/nobuild" --out "$tmp/x"
 expect_error "not found" bash $X --train-data "$tmp/nodata" --out "$tmp/x"
+expect_error "make data" bash $X --val-data "$tmp/nodata" --out "$tmp/x"
 expect_error "not a folder" env PYTHON="$PY" bash $X --report-only --out "$tmp/none"
 mkdir "$tmp/empty"; expect_error "no run folders" env PYTHON="$PY" bash $X --report-only --out "$tmp/empty"
 
@@ -129,6 +144,14 @@ if [ -x build/train_cpu ]; then
     else
         echo "note: $PY has no matplotlib; PNG not checked"
     fi
+    # A time limit on measured rates: ar_e1 runs (no rate yet, no estimate on the CPU), then ar_e8 is predicted at
+    # 8 x ar_e1's wall time, which exceeds what is left of 1 second unless ar_e1 took under 0.11 s.
+    out=$(PYTHON="$PY" bash $X --trainer cpu --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 \
+          --epochs-ar 1,8 --epochs-mdm none --evals 1 --eval-batches 1 --time-limit 1 --out $tmp/limit -- --threads 2 2>&1) &&
+        ok || bad "time-limited run: $out"
+    [ -f $tmp/limit/ar_e1/train.jsonl ] && [ ! -e $tmp/limit/ar_e8 ] && ok || bad "ar_e1 should run and ar_e8 be skipped: $out"
+    has "$out" "[2/2] skipped ar_e8: predicted"; has "$out" "--epochs-ar 8 --epochs-mdm none --time-limit 0"
+    grep -q '^ar_e1,' $tmp/limit/results.csv && ok || bad "the report should cover the run that ran"
     # A trainer that fails: after the plan lines, one error line naming the run and the trainer's own message.
     err=$(bash $X --trainer cpu --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 --epochs-ar 1 \
           --epochs-mdm none --out "$tmp/fail" -- --bogus 2>&1 >/dev/null) && bad "a failing trainer must fail the script" || ok
