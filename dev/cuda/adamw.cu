@@ -195,6 +195,7 @@ static void bench() {
 
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
+    if (!lab_have_device()) return test_summary();
     unsigned long long seed = args.seed;
     printf("adamw kernel test, seed %llu\n", seed);
     // The real layout of the tiny model (decay on 2-D weights only), ragged ranges whose boundaries fall inside

@@ -220,6 +220,7 @@ static void bench() {
 
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
+    if (!lab_have_device()) return test_summary();
     unsigned long long seed = args.seed;
     printf("classifier kernel test, seed %llu\n", seed);
     // The real vocabulary (vector + shared-memory path), ragged row counts, a row too long for shared memory

@@ -112,6 +112,7 @@ static void bench(int B, int S, int nh, int hd, const DevicePeaks& pk) {
 
 int main(int argc, char** argv) {
     const LabArgs args = lab_args(argc, argv);
+    if (!lab_have_device()) return test_summary();
     uint64_t seed = args.seed;
     const bool quick = args.quick;  // small cases only (for sanitizers)
     DevicePeaks pk = device_peaks();
