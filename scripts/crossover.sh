@@ -148,7 +148,7 @@ if [ -z "$TIME_LIMIT" ]; then
     if [ "$TRAINER_KIND" = gpu ]; then TIME_LIMIT=$DEFAULT_GPU_TIME_LIMIT; else TIME_LIMIT=0; fi
 fi
 
-REPORT=(scripts/plot_crossover.py --runs "$OUT_DIR" --out "$OUT_DIR")
+REPORT=(scripts/plot_crossover.py --runs "$OUT_DIR" --out "$OUT_DIR" --val-data "$VAL_DATA")
 report() {
     if [ "$DRY_RUN" = 1 ]; then quote_cmd "$PYTHON" "${REPORT[@]}"; return 0; fi
     command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON to a Python 3 interpreter)"

@@ -3,18 +3,21 @@
 validation loss of each (AR mean NLL; MDM Monte-Carlo ELBO +- its standard error), plotted against epochs and
 training FLOPs, and whether / from which compute the best MDM run beats the best AR run.
 
-    python3 scripts/plot_crossover.py --runs RUNS --out DIR
+    python3 scripts/plot_crossover.py --runs RUNS --out DIR [--val-data PREFIX]
 
 Writes DIR/results.md, DIR/results.csv and DIR/crossover.png (when matplotlib is importable; otherwise the PNG is
 skipped with a note). FLOPs are the seed's convention C = 6 N D (N = the seed's parameter formula, D = trained
 tokens). A run counts only when its log reaches its last planned step ("complete"); a cut-off run is listed but
 left out of the comparison and the plot. MDM beats AR only when its loss is lower by more than two standard errors.
+With --val-data, each comparison also gets a reference: the loss of a unigram model of its U training tokens.
 """
 import argparse
+import array
 import csv
 import math
 import os
 import sys
+from collections import Counter
 
 from analysis import InputError, read_log, save_plot  # log reader and figure saving shared with fit_scaling.py
 
@@ -48,7 +51,34 @@ def load_run(run_dir):
             "best_val_stderr": float(best.get("val_stderr") or 0.0), "best_step": best["step"],
             "mc_samples": int(best.get("mc_samples", 1)), "wall_s": wall,
             "tok_per_s": round(trained / train_s, 1) if train_s > 0 else None,
-            "complete": evals[-1]["step"] >= int(config["total_steps"])}
+            "complete": evals[-1]["step"] >= int(config["total_steps"]), "train_data": config.get("train_data")}
+
+
+def read_tokens(prefix, count=None):
+    """The first `count` tokens (all when None) of PREFIX.bin: a Megatron dataset's documents as one uint16 stream."""
+    path = prefix + ".bin"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(-1 if count is None else 2 * count)
+    except OSError as e:
+        raise InputError(f"cannot read '{path}' ({e.strerror})")
+    if count is not None and len(data) < 2 * count:
+        raise InputError(f"'{path}' holds {len(data) // 2:,} tokens, fewer than U = {count:,}")
+    tokens = array.array("H")
+    tokens.frombytes(data[: len(data) // 2 * 2])
+    if sys.byteorder == "big":
+        tokens.byteswap()
+    return tokens
+
+
+def unigram_loss(train_prefix, unique_tokens, val_prefix, vocab=50257):
+    """Cross-entropy (nats/token) over every validation token of the unigram model of the first U training tokens,
+    add-one smoothed over the GPT-2 ids: what a model that has learnt no context scores. For an MDM's ELBO it is the
+    same number (a context-free predictor's ELBO is its mean per-token cross-entropy, whatever the masks)."""
+    counts = Counter(read_tokens(train_prefix, unique_tokens))
+    val = Counter(read_tokens(val_prefix))
+    norm = math.log(unique_tokens + vocab)
+    return sum(n * (norm - math.log(counts.get(t, 0) + 1)) for t, n in val.items()) / sum(val.values())
 
 
 def frontier(runs, flops):
@@ -104,7 +134,7 @@ def fmt_row(r):
             f"| {r['mc_samples']} | {wall} | {tps} |" + ("" if r["complete"] else " incomplete"))
 
 
-def draw(plt, groups, crossings):
+def draw(plt, groups, crossings, baselines):
     colors = {"ar": "tab:blue", "mdm": "tab:red"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     for (U, model), runs in groups.items():
@@ -118,6 +148,9 @@ def draw(plt, groups, crossings):
                 ax.errorbar([r[key] for r in rs], [r["best_val_loss"] for r in rs],
                             yerr=[r["best_val_stderr"] for r in rs] if obj == "mdm" else None,
                             fmt="o-" if obj == "ar" else "s-", color=colors[obj], capsize=3, label=label)
+        if baselines.get((U, model)) is not None:
+            for ax in axes:
+                ax.axhline(baselines[(U, model)], color="gray", ls="--", lw=1, label=f"unigram of the U tokens, U={U:.3g}")
         x = crossings.get((U, model))
         if x:  # from here on MDM's best run at <= this compute beats AR's
             for ax, key in zip(axes, ("epochs", "flops")):
@@ -137,6 +170,8 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", required=True, help="folder holding one sub-folder per run, each with a train.jsonl")
     ap.add_argument("--out", help="where results.md / results.csv / crossover.png go (default: --runs)")
+    ap.add_argument("--val-data", help="validation dataset prefix: adds each comparison's unigram reference loss "
+                    "(the training data is the one named in the runs' logs)")
     args = ap.parse_args(argv)
     out = args.out or args.runs
     try:
@@ -157,9 +192,21 @@ def main(argv=None):
     lines = ["| objective | model | params N | U | epochs | steps | tokens | FLOPs | best val loss | best step | K "
              "| wall s | tok/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [fmt_row(r) for r in runs]
-    summary, crossings = [], {}
+    summary, crossings, baselines = [], {}, {}
     for (U, model), rs in groups.items():
         v, crossings[(U, model)] = verdict(rs)
+        if args.val_data:
+            train = {r["train_data"] for r in rs}
+            if len(train) != 1 or None in train:
+                v.append("reference: no unigram loss (the runs' logs do not name one training dataset)")
+            else:
+                try:
+                    baselines[(U, model)] = unigram_loss(train.pop(), U, args.val_data)
+                except InputError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    return 1
+                v.append(f"reference: a unigram model of the U training tokens (add-one smoothed) scores "
+                         f"{baselines[(U, model)]:.4f} nats/token on {args.val_data}")
         summary += [f"U = {U:,}, {model}:"] + [f"  {line}" for line in v]
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.md"), "w") as f:
@@ -172,7 +219,7 @@ def main(argv=None):
         w.writerow(COLUMNS)
         for r in runs:
             w.writerow(["" if r[c] is None else (int(r[c]) if c == "complete" else r[c]) for c in COLUMNS])
-    note = save_plot(os.path.join(out, "crossover.png"), lambda plt: draw(plt, groups, crossings))
+    note = save_plot(os.path.join(out, "crossover.png"), lambda plt: draw(plt, groups, crossings, baselines))
     print("\n".join(lines))
     print("\n".join(summary))
     print(f"wrote {out}/results.md, {out}/results.csv; {note}")

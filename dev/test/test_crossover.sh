@@ -75,7 +75,8 @@ run() {
     mkdir -p "$d"
     {
         echo "{\"kind\": \"config\", \"step\": 0, \"objective\": \"$obj\", \"model\": \"mini\", \"params_seed_formula\": 1000000," \
-             "\"unique_tokens\": 1000, \"total_steps\": $((e * 10)), \"batch\": 1, \"seq_len\": 100, \"flops_per_token_seed\": 6000000}"
+             "\"unique_tokens\": 1000, \"total_steps\": $((e * 10)), \"batch\": 1, \"seq_len\": 100, \"flops_per_token_seed\": 6000000," \
+             "\"train_data\": \"$tmp/tr\"}"
         echo '{"kind": "train", "step": 1, "loss": 9, "ms": 50, "tok_per_s": 2000}'
         echo '{"kind": "train", "step": 2, "loss": 8, "ms": 50, "tok_per_s": 2000}'
         for ev in $5; do
@@ -110,6 +111,18 @@ has "$out" "inconclusive: the best losses differ by 0.0100"; [ -f $tmp/synth_out
 run $S/mdm_e64 mdm 64 640 "640:4.7:0.01"
 out=$("$PY" scripts/plot_crossover.py --runs $S 2>&1)
 has "$out" "no crossover: AR's best loss is lower by 0.1000"
+# The unigram reference: training stream 600 x id 5, 300 x id 7, 100 x id 9 (U = 1000), then 50 ids the model never
+# saw; validation ids 5, 7, 8. Add-one over 50257 ids: mean of ln(51257) - ln(count + 1) = ln 51257 - (ln 601 + ln 301) / 3.
+"$PY" -c "
+import array, sys
+array.array('H', [5] * 600 + [7] * 300 + [9] * 100 + [11] * 50).tofile(open('$tmp/tr.bin', 'wb'))
+array.array('H', [5, 7, 8]).tofile(open('$tmp/va.bin', 'wb'))"
+want=$(awk 'BEGIN { printf "%.4f", log(51257) - (log(601) + log(301)) / 3 }')
+out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/va 2>&1) && ok || bad "--val-data: $out"
+has "$out" "scores $want nats/token on $tmp/va"
+expect_error "cannot read '$tmp/none.bin'" "$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/none
+truncate -s 1000 $tmp/tr.bin
+expect_error "fewer than U = 1,000" "$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/va
 echo '{"kind": "eval", "step": 3, "val_loss": "x"}' >>$S/ar_e1/train.jsonl
 expect_error "ar_e1/train.jsonl' line 6" "$PY" scripts/plot_crossover.py --runs $S
 
@@ -139,6 +152,8 @@ if [ -x build/train_cpu ]; then
     done
     [ "$(grep -c '^\[[1-4]/4\] ' <<<"$out")" -eq 4 ] && ok || bad "one progress line per run expected"
     grep -Eq "MDM overtakes AR|no crossover|inconclusive" $R/results.md && ok || bad "no verdict in results.md"
+    grep -q "reference: a unigram model of the U training tokens (add-one smoothed) scores [0-9.]* nats/token on build/data/wiki_val" \
+        $R/results.md && ok || bad "no unigram reference in results.md"
     if "$PY" -c "import matplotlib" 2>/dev/null; then
         [ "$(head -c 4 $R/crossover.png | od -An -c | tr -d ' ')" = '211PNG' ] && ok || bad "crossover.png missing or not a PNG"
     else
