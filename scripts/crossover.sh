@@ -255,6 +255,15 @@ for r in "${RUNS[@]}"; do
     best=$(grep '"kind": "eval"' "$run_dir/train.jsonl" | tail -n 1 | grep -o '"best_val_loss": [^,}]*' | cut -d' ' -f2 || true)
     echo "[$i/${#RUNS[@]}] $OBJECTIVE $EPOCHS epochs: $steps steps in ${wall}s (predicted ${pred:-?}s), best validation loss $best" >&2
 done
+report
+if [ "$DRY_RUN" != 1 ]; then  # the rates the next plan can be sized with (whole runs: start-up and validation in)
+    rates=()
+    for obj in ar mdm; do
+        [ -n "${TOKENS_DONE[$obj]:-}" ] && rates+=("$(awk -v o="${obj^^}" -v t="${TOKENS_DONE[$obj]}" -v s="${SECONDS_DONE[$obj]}" \
+            -v e="${EST_RATE[$obj]:-}" 'BEGIN { printf "%s %.0f tok/s%s", o, t / s, e ? sprintf(" (estimate %.0f)", e) : "" }')")
+    done
+    echo "crossover: $((i - ${#SKIPPED[@]})) runs in $(printf '%.0f' "$elapsed")s; whole-run rates: $(IFS=';'; echo "${rates[*]:-none}" | sed 's/;/, /g')"
+fi
 if [ ${#SKIPPED[@]} -gt 0 ]; then
     skip_ar=() skip_mdm=()
     for r in "${SKIPPED[@]}"; do if [ "${r%%:*}" = ar ]; then skip_ar+=("${r#*:}"); else skip_mdm+=("${r#*:}"); fi; done
@@ -262,4 +271,3 @@ if [ ${#SKIPPED[@]} -gt 0 ]; then
     note "skipped for the time limit: $(for r in "${SKIPPED[@]}"; do printf '%s_e%s ' "${r%%:*}" "${r#*:}"; done)- to complete the experiment later, rerun with the same options and" \
          "--epochs-ar $(join "${skip_ar[@]}") --epochs-mdm $(join "${skip_mdm[@]}") --time-limit 0 (same --out)"
 fi
-report

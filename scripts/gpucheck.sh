@@ -2,8 +2,8 @@
 # scripts/gpucheck.sh — every GPU check in one run (`make gpucheck` on a machine with a GPU): builds the CUDA
 # programs for sm_90 (GPUCHECK_NOBUILD=1 uses binaries built elsewhere), runs the trainer tests against the CPU
 # reference, every dev/cuda kernel test (correctness only: timing is `make bench`), compute-sanitizer memcheck
-# on small cases, ~50 training steps of each objective, exact resume, the data-parallel (NCCL) path, a short benchmark of the seed's 140M AR config
-# (B=8, T=2048), and prints one PASS/FAIL table last. One log per check in build/gpucheck; when $OUT is set, the
+# on small cases, ~50 training steps of each objective, exact resume, the data-parallel (NCCL) path, a smoke run of
+# the crossover experiment, a short benchmark of the seed's 140M AR config (B=8, T=2048), and prints one PASS/FAIL table last. One log per check in build/gpucheck; when $OUT is set, the
 # summary and a tarball of the logs are copied there. GPUCHECK_BUDGET (seconds, default 450) skips the checks that
 # would start after it, so a time-limited machine still returns a table.
 set -u
@@ -30,7 +30,7 @@ check() {
     local t0=$SECONDS rc
     timeout "$limit" "$@" >"$LOGS/$name.log" 2>&1; rc=$?
     local last
-    last=$(grep -E '^[0-9]+ passed, [0-9]+ failed|^done |^RESULT' "$LOGS/$name.log" | tail -n 1 | cut -c1-90)
+    last=$(grep -E '^[0-9]+ passed, [0-9]+ failed|^done |^RESULT|^crossover: ' "$LOGS/$name.log" | tail -n 1 | cut -c1-90)
     [ -z "$last" ] && last=$(tail -n 1 "$LOGS/$name.log" | cut -c1-90)
     local verdict=PASS
     [ "$rc" -ne 0 ] && verdict=FAIL && fails=$((fails + 1))
@@ -68,6 +68,10 @@ for t in train_gpt train_mdm; do
 done
 # 2b'. train_mdm's GPU corruption kernel vs the host mask builder: the same training within bf16 tolerance.
 [ -x build/train_mdm ] && check corruption_check 120 bash scripts/corruption_check.sh "$LOGS/corruption"
+# 2b''. The crossover experiment's own path (scripts/crossover.sh, mini at S=512 on the Wikipedia sample), one short
+# run per objective, so `make crossover` is known to work before it spends ~10 minutes; prints mini's measured tok/s.
+[ -x build/train_mdm ] && check crossover_smoke 120 bash -c 'make -s data >/dev/null && bash scripts/crossover.sh \
+    --unique-tokens 500000 --epochs-ar 2 --epochs-mdm 2 --evals 2 --time-limit 0 --out "$0"' "$LOGS/crossover_smoke"
 # 2c. Data parallel: the NCCL path with one rank == the plain run (bits); two ranks sharing the GPU if NCCL allows.
 [ -x build/train_gpt ] && check dp_check 240 bash scripts/dp_check.sh "$LOGS/dp"
 # 3. The seed's 140M AR config, B=8 x T=2048, a few steps: tok/s and MFU (full comparison: make bench).

@@ -151,6 +151,8 @@ if [ -x build/train_cpu ]; then
         fi
     done
     [ "$(grep -c '^\[[1-4]/4\] ' <<<"$out")" -eq 4 ] && ok || bad "one progress line per run expected"
+    [[ "$(tail -n 1 <<<"$out")" =~ ^crossover:\ 4\ runs\ in\ [0-9]+s\;\ whole-run\ rates:\ AR\ [0-9]+\ tok/s,\ MDM\ [0-9]+\ tok/s$ ]] &&
+        ok || bad "last line: $(tail -n 1 <<<"$out")"
     grep -Eq "MDM overtakes AR|no crossover|inconclusive" $R/results.md && ok || bad "no verdict in results.md"
     grep -q "reference: a unigram model of the U training tokens (add-one smoothed) scores [0-9.]* nats/token on build/data/wiki_val" \
         $R/results.md && ok || bad "no unigram reference in results.md"
