@@ -133,6 +133,15 @@ struct TrainConfig {
             llmc_die("--warmup-samples %" PRId64 " exceeds the %" PRId64 " training samples", warmup_samples, train_samples);
     }
 
+    // Micro-batches each of `world` data-parallel ranks runs per optimizer step (the global batch is
+    // micro_batch x accum x world). Only meaningful after resolve(), which derives grad_accum: dies if called before.
+    int accum_per_rank(int world) const {
+        if (total_steps < 1) llmc_die("internal: accum_per_rank() before resolve() (grad_accum not derived yet)");
+        if (grad_accum % world != 0)
+            llmc_die("--batch %d is not a multiple of --micro-batch %d x %d ranks", batch, micro_batch, world);
+        return grad_accum / world;
+    }
+
     // The seed's optional MDM corruption variants (llmc/mdm.h), off by default.
     MdmOptions mdm_options() const {
         MdmOptions o;

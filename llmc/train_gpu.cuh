@@ -70,11 +70,8 @@ struct GpuRun {
             if (!freopen("/dev/null", "w", stdout)) llmc_die("cannot silence stdout of rank %d", dist.rank());
             tc.log.clear();
         }
-        if (tc.grad_accum % dist.world() != 0)
-            llmc_die("--batch %d is not a multiple of --micro-batch %d x %d ranks", tc.batch, tc.micro_batch,
-                     dist.world());
-        accum = tc.grad_accum / dist.world();
-        load_train_data(tc, data, objective);
+        load_train_data(tc, data, objective);  // resolves the plan: grad_accum, steps, schedule
+        accum = tc.accum_per_rank(dist.world());
         const std::string shape_err = gpu_config_error(tc.cfg);  // shapes the CUDA kernels cannot run
         if (!shape_err.empty()) llmc_die("%s", shape_err.c_str());
 

@@ -110,9 +110,7 @@ int main(int argc, char** argv) {
     std::string err;
 
     const int W = dist.world(), rank = dist.rank();
-    if (tc.grad_accum % W != 0)
-        llmc_die("--batch %d is not a multiple of --micro-batch %d x %d ranks", tc.batch, tc.micro_batch, W);
-    const int accum = tc.grad_accum / W;  // micro-batches per rank per step
+    const int accum = tc.accum_per_rank(W);  // micro-batches per rank per step
 
     ref::Model<float> model(tc.cfg);
     model.init_weights((uint32_t)tc.seed);

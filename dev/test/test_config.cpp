@@ -1,6 +1,7 @@
 // Model shapes, parameter counts and FLOPs against the numbers written in seed_spec §1.1 and §1.11.
 #include "dev/test/test.h"
 #include "llmc/config.h"
+#include "llmc/train_config.h"
 
 int main() {
     // FFN rule floor((4h*2/3)/64)*64, checked against the float formula the seed's scripts evaluate.
@@ -42,5 +43,21 @@ int main() {
     // Bad presets and shapes are one clear error.
     CHECK_DIES([] { model_preset("141m", 2048); }, "unknown model preset '141m'");
     CHECK_DIES([] { ModelConfig c = model_preset("tiny", 64); c.head_dim = 7; validate_config(c); }, "head_dim 7");
+
+    // Micro-batches per data-parallel rank: global batch 8 = micro-batch 2 x 4 accumulations, split over ranks.
+    // Asking before resolve() derives grad_accum is an error (the GPU trainer once read the default of 1 there).
+    auto plan = [] {
+        TrainConfig tc;
+        tc.model = "tiny"; tc.seq_len = 64; tc.batch = 8; tc.micro_batch = 2; tc.steps = 10;
+        return tc;
+    };
+    CHECK_DIES([&] { plan().accum_per_rank(1); }, "before resolve()");
+    TrainConfig tc = plan();
+    tc.resolve(1000000, OBJ_AR);
+    CHECK(tc.grad_accum == 4 && tc.accum_per_rank(1) == 4 && tc.accum_per_rank(2) == 2 && tc.accum_per_rank(4) == 1,
+          "accum per rank: grad_accum %d, 1/2/4 ranks -> %d/%d/%d", tc.grad_accum, tc.accum_per_rank(1),
+          tc.accum_per_rank(2), tc.accum_per_rank(4));
+    CHECK_DIES([&] { tc.accum_per_rank(3); }, "--batch 8 is not a multiple of --micro-batch 2 x 3 ranks");
+    CHECK_DIES([&] { tc.accum_per_rank(8); }, "x 8 ranks");
     return test_summary();
 }
