@@ -78,14 +78,17 @@ if run_eval tasks_a "$A" "${tasks[@]}" --scores-out "$tmp/scores_a.tsv" &&
     grep -h '^task ' "$tmp/tasks_a.txt" "$tmp/tasks_b.txt"
     # n lines, keys that differ (task, example, choice), scores outside the tolerance, the largest difference.
     read -r n keys off worst < <(paste "$tmp/scores_a.tsv" "$tmp/scores_b.tsv" | awk -F'\t' '
+        # a score that is not a finite decimal number (nan, inf) is off: awk comparisons with NaN are unreliable
+        function finite(x) { return x ~ /^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
         { n++; if ($1 != $5 || $2 != $6 || $3 != $7 || NF != 8) { keys++; next }
+          if (!finite($4) || !finite($8)) { off++; next }
           d = $4 - $8; if (d < 0) d = -d; m = $8 < 0 ? -$8 : $8; t = 0.01 * m; if (t < 0.1) t = 0.1
           if (d > t) off++; if (d > worst) worst = d }
         END { printf "%d %d %d %.4g\n", n, keys, off, worst }')
     if [ "$n" -gt 0 ] && [ "$keys" -eq 0 ] && [ "$off" -eq 0 ]; then
         ok; echo "ok    task scores: $n choices agree, largest difference $worst nats (tolerance max(0.1, 1%))"
     else
-        bad "task scores: $n choices, $keys mismatched lines, $off outside max(0.1, 1%), largest difference $worst"
+        bad "task scores: $n choices, $keys mismatched lines, $off outside max(0.1, 1%) or not finite, largest difference $worst"
     fi
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/compare_eval.sh (gpucheck's eval_gpu vs eval_cpu comparison) run on the CPU: eval_cpu against itself and
-# a generate_cpu smoke run pass every check, and an evaluator whose losses and scores are 5% off fails both
-# comparisons.
+# a generate_cpu smoke run pass every check, an evaluator whose losses and scores are 5% off fails both
+# comparisons, and one whose scores are NaN fails the scores.
 set -u
 cd "$(dirname "$0")/../.."
 T=build/train_cpu E=build/eval_cpu G=build/generate_cpu C=scripts/compare_eval.sh
@@ -33,7 +33,19 @@ out=$(bash $C --load "$tmp/mdm/model.ckpt" --eval-a "$tmp/off.sh" --eval-b $E --
 [ $rc -ne 0 ] && [ "$(echo "$out" | tail -n 1)" = "0 passed, 2 failed" ] && echo "$out" | grep -q '^FAIL: validation' \
     && echo "$out" | grep -q '^FAIL: task scores' && ok || bad "5%-off evaluator not caught (rc $rc): $out"
 
-# 3. Its own bad input.
+# 3. An evaluator whose task scores are NaN (what a broken GPU head would print, as "-nan") fails the scores.
+cat > "$tmp/nan.sh" <<'SH'
+#!/usr/bin/env bash
+scores=""; prev=""
+for a in "$@"; do [ "$prev" = --scores-out ] && scores=$a; prev=$a; done
+build/eval_cpu "$@"
+[ -z "$scores" ] || { awk -F'\t' -v OFS='\t' '{ $4 = "-nan"; print }' "$scores" > "$scores.nan" && mv "$scores.nan" "$scores"; }
+SH
+chmod +x "$tmp/nan.sh"
+out=$(bash $C --load "$tmp/ar/model.ckpt" --eval-a "$tmp/nan.sh" --eval-b $E --threads 2 2>&1); rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q '^FAIL: task scores' && ok || bad "NaN scores not caught (rc $rc): $out"
+
+# 4. Its own bad input.
 expect_error "--load CKPT is required" bash $C
 expect_error "is not built" bash $C --load "$tmp/ar/model.ckpt" --eval-a "$tmp/none"
 finish
