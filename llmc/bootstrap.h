@@ -2,7 +2,7 @@
 // before NCCL exists between them. Host-only (no CUDA, no NCCL), so CI tests it with processes on one machine.
 //
 //   where:  rank / world size / local rank come from the launcher's environment: mpirun (OMPI_COMM_WORLD_*),
-//           srun (SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID), MPICH's hydra (PMI_RANK / PMI_SIZE), or LLMC_RANK /
+//           srun (SLURM_PROCID / SLURM_STEP_NUM_TASKS / SLURM_LOCALID), MPICH's hydra (PMI_RANK / PMI_SIZE), or LLMC_RANK /
 //           LLMC_WORLD_SIZE / LLMC_LOCAL_RANK set by hand. So `mpirun -np 8 ./train_mdm` needs no MPI library.
 //   id:     rank 0's 128 opaque bytes reach the other ranks by one of
 //             mpi          MPI_Bcast (only in builds with -DLLMC_MPI, e.g. `make gpu USE_MPI=1`)
@@ -10,7 +10,7 @@
 //             tcp:HOST:PORT rank 0 listens on PORT; the others connect to HOST:PORT and read the id
 //             auto         mpi if built with MPI and started by mpirun; else tcp:$MASTER_ADDR:$MASTER_PORT if
 //                          MASTER_ADDR is set; else, when every rank is on this node, a file under /tmp named after
-//                          the launcher's job id
+//                          the launcher's job id (none known, e.g. under MPICH's hydra: an error asking for one)
 #pragma once
 #include <arpa/inet.h>   // htonl / ntohl
 #include <netdb.h>       // getaddrinfo: HOST of tcp:HOST:PORT
@@ -64,7 +64,9 @@ inline bool process_place_from_env(ProcessPlace* p, std::string* err) {
     static const Launcher launchers[] = {
         {"llmc", "LLMC_RANK", "LLMC_WORLD_SIZE", "LLMC_LOCAL_RANK", "LLMC_LOCAL_WORLD_SIZE"},
         {"mpirun", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
-        {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", nullptr},
+        // SLURM_STEP_*, set by srun only: an sbatch script's own shell also has SLURM_PROCID=0 and SLURM_NTASKS,
+        // and a plain run there is one process, not rank 0 of the allocation's tasks.
+        {"slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", nullptr},
         {"pmi", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
     };
     *p = ProcessPlace{};
@@ -74,6 +76,7 @@ inline bool process_place_from_env(ProcessPlace* p, std::string* err) {
         const bool has_rank = env_int(l.rank, &rank, err);
         if (!err->empty()) return false;
         if (!has_rank) continue;
+        if (!strcmp(l.name, "slurm") && env_str(l.world).empty()) continue;  // the batch step, not an srun task
         if (!env_int(l.world, &world, err)) {
             if (err->empty()) *err = std::string(l.rank) + " is set but " + l.world + " is not";
             return false;
@@ -87,15 +90,15 @@ inline bool process_place_from_env(ProcessPlace* p, std::string* err) {
         if (l.local_world && !env_int(l.local_world, &p->local_world, err) && !err->empty()) return false;
         if (!strcmp(l.name, "slurm")) {
             int nodes = 0;
-            if (env_int("SLURM_JOB_NUM_NODES", &nodes, err) && nodes == 1) p->local_world = world;
+            if (env_int("SLURM_STEP_NUM_NODES", &nodes, err) && nodes == 1) p->local_world = world;
             if (!err->empty()) return false;
-            p->job = env_str("SLURM_JOB_ID") + "." + env_str("SLURM_STEP_ID");
+            if (!env_str("SLURM_JOB_ID").empty()) p->job = env_str("SLURM_JOB_ID") + "." + env_str("SLURM_STEP_ID");
         } else if (!strcmp(l.name, "mpirun")) {
             p->job = env_str("PMIX_NAMESPACE");
             if (p->job.empty()) p->job = env_str("OMPI_MCA_ess_base_jobid");
-        } else {
-            p->job = env_str(!strcmp(l.name, "llmc") ? "LLMC_JOB_ID" : "PMI_ID");
-        }
+        } else if (!strcmp(l.name, "llmc")) {
+            p->job = env_str("LLMC_JOB_ID");
+        }  // pmi (hydra) exports no job id: PMI_ID, where set, differs between the processes of one run
         break;
     }
     if (p->world < 1 || p->rank >= p->world) {
@@ -213,24 +216,44 @@ inline bool io_all(int fd, void* buf, size_t n, bool write_it, Clock::time_point
     return true;
 }
 
+// A socket listening on `port` of every address: IPv6 dual-stack (IPv4 clients too), else IPv4 alone (a kernel
+// without IPv6). -1 with errno set when neither works.
+inline int listen_any(int port) {
+    const int one = 1, zero = 0;
+    int s = socket(AF_INET6, SOCK_STREAM, 0);
+    if (s >= 0) {
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        sockaddr_in6 a{};
+        a.sin6_family = AF_INET6;
+        a.sin6_addr = in6addr_any;
+        a.sin6_port = htons((uint16_t)port);
+        if (bind(s, (sockaddr*)&a, sizeof a) == 0 && listen(s, 128) == 0) return s;
+        close(s);
+    }
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return -1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_port = htons((uint16_t)port);
+    if (bind(s, (sockaddr*)&a, sizeof a) == 0 && listen(s, 128) == 0) return s;
+    const int e = errno;
+    close(s);
+    errno = e;
+    return -1;
+}
+
 constexpr char kHello[8] = {'l', 'l', 'm', 'c', 'b', 'o', 'o', 't'};
 
 // Rank 0 serves the id to world - 1 connections that say hello with their rank; a stray connection (wrong
 // magic, a rank already served) is dropped rather than counted.
 inline bool tcp_serve(int port, const ProcessPlace& p, const void* id, size_t n, Clock::time_point deadline,
                       std::string* err) {
-    const int s = socket(AF_INET6, SOCK_STREAM, 0);
-    if (s < 0) { *err = sys_err("socket"); return false; }
-    const int one = 1, zero = 0;
-    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);  // IPv4 clients too
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_any;
-    a.sin6_port = htons((uint16_t)port);
-    if (bind(s, (sockaddr*)&a, sizeof a) != 0 || listen(s, 128) != 0) {
+    const int s = listen_any(port);
+    if (s < 0) {
         *err = sys_err(("rank 0 cannot listen on port " + std::to_string(port)).c_str());
-        close(s);
         return false;
     }
     std::vector<char> served((size_t)p.world, 0);
@@ -302,7 +325,12 @@ inline bool resolve_rendezvous(const std::string& spec, const ProcessPlace& p, s
         return true;
     }
     if (p.local_world == p.world) {
-        *out = "file:/tmp/llmc-nccl-id-" + std::to_string(getuid()) + "-" + (p.job.empty() ? "nojob" : p.job);
+        if (p.job.empty()) {  // a file without a run's name could be one a crashed earlier run left behind
+            *err = "no job id in the " + p.launcher + " environment to name a rendezvous file after: set LLMC_JOB_ID "
+                   "(unique per run) or MASTER_ADDR, or pass --dist-init tcp:HOST:PORT or file:PATH";
+            return false;
+        }
+        *out = "file:/tmp/llmc-nccl-id-" + std::to_string(getuid()) + "-" + p.job;
         return true;
     }
     *err = "cannot tell how to reach rank 0 (the " + std::to_string(p.world) +

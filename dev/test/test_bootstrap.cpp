@@ -10,8 +10,8 @@
 static const char* kLaunchVars[] = {
     "LLMC_RANK", "LLMC_WORLD_SIZE", "LLMC_LOCAL_RANK", "LLMC_LOCAL_WORLD_SIZE", "LLMC_JOB_ID",
     "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE",
-    "PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID",
-    "SLURM_JOB_NUM_NODES", "SLURM_JOB_ID", "SLURM_STEP_ID", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID",
+    "PMIX_NAMESPACE", "OMPI_MCA_ess_base_jobid", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID",
+    "SLURM_JOB_NUM_NODES", "SLURM_STEP_NUM_NODES", "SLURM_JOB_ID", "SLURM_STEP_ID", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID",
     "MPI_LOCALNRANKS", "PMI_ID", "MASTER_ADDR", "MASTER_PORT"};
 
 static void clear_env() {
@@ -34,16 +34,22 @@ static void test_places() {
               p.job == "prterun-x-123@1",
           "mpirun: %s rank %d/%d local %d/%d job '%s'", err.c_str(), p.rank, p.world, p.local_rank, p.local_world,
           p.job.c_str());
-    CHECK(place_of({{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "3"}, {"SLURM_JOB_NUM_NODES", "1"},
+    CHECK(place_of({{"SLURM_PROCID", "3"}, {"SLURM_STEP_NUM_TASKS", "8"}, {"SLURM_LOCALID", "3"}, {"SLURM_STEP_NUM_NODES", "1"},
                     {"SLURM_JOB_ID", "77"}, {"SLURM_STEP_ID", "0"}}, &p, &err) &&
               p.launcher == "slurm" && p.rank == 3 && p.world == 8 && p.local_rank == 3 && p.local_world == 8 &&
               p.job == "77.0",
           "srun, one node: %s local world %d job '%s'", err.c_str(), p.local_world, p.job.c_str());
-    CHECK(place_of({{"SLURM_PROCID", "9"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "1"}, {"SLURM_JOB_NUM_NODES", "2"}},
-                   &p, &err) && p.local_world == -1 && p.local_rank == 1,
-          "srun, two nodes: local world unknown, got %d", p.local_world);
-    CHECK(place_of({{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}}, &p, &err) && p.launcher == "pmi" && p.local_rank == 1,
-          "hydra: %s", err.c_str());
+    CHECK(place_of({{"SLURM_PROCID", "9"}, {"SLURM_STEP_NUM_TASKS", "16"}, {"SLURM_LOCALID", "1"}, {"SLURM_STEP_NUM_NODES", "2"}},
+                   &p, &err) && p.local_world == -1 && p.local_rank == 1 && p.job.empty(),
+          "srun, two nodes, no job id: local world %d, job '%s'", p.local_world, p.job.c_str());
+    // An sbatch script's own shell (the batch step) has SLURM_PROCID and SLURM_NTASKS but no SLURM_STEP_*: one process.
+    CHECK(place_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "8"}, {"SLURM_JOB_NUM_NODES", "2"}, {"SLURM_JOB_ID", "77"}}, &p,
+                   &err) && p.launcher == "none" && p.world == 1,
+          "sbatch shell: launcher %s world %d %s", p.launcher.c_str(), p.world, err.c_str());
+    // hydra's PMI_ID (port mode) differs between the processes of one run: never a job id
+    CHECK(place_of({{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}, {"PMI_ID", "1"}}, &p, &err) && p.launcher == "pmi" &&
+              p.local_rank == 1 && p.job.empty(),
+          "hydra: %s job '%s'", err.c_str(), p.job.c_str());
     // The explicit LLMC_* variables win over a launcher's.
     CHECK(place_of({{"LLMC_RANK", "0"}, {"LLMC_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}},
                    &p, &err) && p.launcher == "llmc" && p.rank == 0,
@@ -70,6 +76,11 @@ static void test_places() {
     CHECK(resolve_rendezvous("auto", two, &spec, &err) && spec.rfind("file:/tmp/llmc-nccl-id-", 0) == 0 &&
               spec.find("-j1") != std::string::npos,
           "one node: '%s'", spec.c_str());
+    two.job = "";  // no run name (hydra, or LLMC_* without LLMC_JOB_ID): a shared /tmp file could be a stale one
+    two.launcher = "pmi";
+    CHECK(!resolve_rendezvous("auto", two, &spec, &err) && err.find("no job id in the pmi environment") != std::string::npos &&
+              err.find("LLMC_JOB_ID") != std::string::npos,
+          "no job id: '%s'", err.c_str());
     setenv("MASTER_ADDR", "node7", 1);
     CHECK(resolve_rendezvous("auto", two, &spec, &err) && spec == "tcp:node7:29500", "MASTER_ADDR: '%s'", spec.c_str());
     setenv("MASTER_PORT", "1234", 1);
