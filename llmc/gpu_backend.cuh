@@ -29,12 +29,16 @@ struct GpuBackend : ModelBackend {
         loaded = true;
     }
 
+    // Calls of more than the planned max_B sequences run in chunks of max_B sequences (both methods).
     void row_loss(const int* inputs, const int* targets, const float* weights, int rows, bool causal,
                   float* out) override {
-        model.eval_row_loss(inputs, targets, weights, rows, causal, out);
+        for (int r0 = 0; r0 < rows; r0 += model.max_B) {
+            const size_t o = (size_t)r0 * model.cfg.seq_len;
+            model.eval_row_loss(inputs + o, targets + o, weights ? weights + o : nullptr,
+                                std::min(model.max_B, rows - r0), causal, out + o);
+        }
     }
 
-    // Calls of more than the planned max_B sequences run in chunks of max_B (generation with many --samples).
     void logits(const int* inputs, int rows, bool causal, const int* sel, int n_sel, float* out) override {
         const int S = model.cfg.seq_len;
         const size_t Vp = model.cfg.padded_vocab;

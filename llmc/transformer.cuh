@@ -521,8 +521,8 @@ struct Transformer {
 
     // ---- evaluation logits (eval_gpu, generate_gpu: llmc/gpu_backend.cuh) ------------------------------------
 
-    // Forward of B sequences (dropout off), then the LM head on M of their rows and fp32 logits [M, Vp] into out
-    // (host). rows: HOST list, strictly increasing within [0, B*S), or nullptr for all M = B*S rows in order.
+    // Forward of B sequences (dropout off), then the LM head on M of their rows and their logits [M, Vp] into out
+    // (host, as fp32: the bf16 values of the head's matmul, as the seed casts its bf16 logits to fp32). rows: HOST list, strictly increasing within [0, B*S), or nullptr for all M = B*S rows in order.
     // head(grad = false) leaves its bf16 logits intact (classifier.cuh writes dlogits only when asked); its loss
     // against target 0 is not used.
     void eval_logits(const int* inputs, int B, bool causal, const int* rows, int M, float* out) {
