@@ -25,8 +25,10 @@
 #include "philox.h"
 #include "utils.h"
 
-// Fills logits [B*S, Vp] (row b*S + p = the prediction at position p of sequence b) for tokens [B*S].
-using LogitsFn = std::function<void(const int* tokens, int B, int S, float* logits)>;
+// Runs the model on tokens [B*S] and fills logits [B*(hi-lo), Vp] for the positions [lo, hi) of every sequence
+// (row b*(hi-lo) + p-lo = the prediction at position p of sequence b): only the rows a sampler reads are asked
+// for, so a long context costs one forward, not B*S rows of logits.
+using LogitsFn = std::function<void(const int* tokens, int B, int S, int lo, int hi, float* logits)>;
 
 struct GenConfig {
     int seq_len = 0;        // S: every LogitsFn call gets B sequences of exactly S tokens
@@ -133,13 +135,13 @@ inline std::vector<int> generate_ar(const LogitsFn& fn, const GenConfig& g, cons
     const int S = g.seq_len, P = (int)prompt.size(), L = g.length;
     std::vector<int> tokens((size_t)B * S, 0), out((size_t)B * L);
     for (int b = 0; b < B; b++) std::copy(prompt.begin(), prompt.end(), tokens.begin() + (size_t)b * S);
-    std::vector<float> logits((size_t)B * S * g.padded_vocab);
+    std::vector<float> logits((size_t)B * g.padded_vocab);
     for (int n = P; n < P + L; n++) {
-        fn(tokens.data(), B, S, logits.data());
+        fn(tokens.data(), B, S, n - 1, n, logits.data());  // the prediction for position n sits at n - 1
 #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             std::vector<int> cand;
-            const float* row = logits.data() + ((size_t)b * S + n - 1) * g.padded_vocab;
+            const float* row = logits.data() + (size_t)b * g.padded_vocab;
             int t = gen_sample_row(row, g.vocab, g.temperature, g.top_k, g.seed, (uint32_t)n, (uint32_t)b,
                                    gen_sub(GEN_AR_TOKEN, n), cand);
             tokens[(size_t)b * S + n] = t;
@@ -164,14 +166,14 @@ inline std::vector<int> generate_mdm(const LogitsFn& fn, const GenConfig& g, con
     const int blen = g.block ? g.block : L, N = g.steps ? g.steps : L, nblocks = L / blen, bsteps = N / nblocks;
     std::vector<int> tokens((size_t)B * S, g.mask_id), when((size_t)B * L, -1);
     for (int b = 0; b < B; b++) std::copy(prompt.begin(), prompt.end(), tokens.begin() + (size_t)b * S);
-    std::vector<float> logits((size_t)B * S * Vp);
+    std::vector<float> logits((size_t)B * blen * Vp);
     for (int blk = 0; blk < nblocks; blk++) {
         const int lo = P + blk * blen, hi = lo + blen;  // window positions of this block
         for (int s = 0; s < bsteps; s++) {
             const uint32_t step = (uint32_t)(blk * bsteps + s);
             const int k = gen_commits_at(blen, bsteps, s);
             if (k == 0) continue;  // more steps than tokens: nothing to commit, no forward needed
-            fn(tokens.data(), B, S, logits.data());
+            fn(tokens.data(), B, S, lo, hi, logits.data());
 #pragma omp parallel for schedule(static)
             for (int b = 0; b < B; b++) {
                 int* seq = tokens.data() + (size_t)b * S;
@@ -179,7 +181,7 @@ inline std::vector<int> generate_mdm(const LogitsFn& fn, const GenConfig& g, con
                 std::vector<double> conf(blen, -INFINITY);
                 for (int p = lo; p < hi; p++) {
                     if (seq[p] != g.mask_id) continue;
-                    const float* row = logits.data() + ((size_t)b * S + p) * Vp;
+                    const float* row = logits.data() + ((size_t)b * blen + p - lo) * Vp;
                     const int t = gen_sample_row(row, g.vocab, g.temperature, 0, g.seed, step, (uint32_t)b,
                                                  gen_sub(GEN_MDM_TOKEN, p), cand);
                     pred[p - lo] = t;

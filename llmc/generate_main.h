@@ -76,8 +76,12 @@ inline int generate_main(int argc, char** argv, const char* name, ModelBackend& 
     if (!err.empty()) llmc_die("%s", err.c_str());
 
     backend.load(cfg, ck.params, std::min(samples, GENERATE_ROWS_PER_FORWARD));
-    LogitsFn fn = [&](const int* tokens, int B, int S, float* logits) {
-        backend.logits(tokens, B, !mdm, nullptr, B * S, logits);
+    std::vector<int> sel;
+    LogitsFn fn = [&](const int* tokens, int B, int S, int lo, int hi, float* logits) {
+        sel.clear();
+        for (int b = 0; b < B; b++)
+            for (int p = lo; p < hi; p++) sel.push_back(b * S + p);  // increasing, as the backends require
+        backend.logits(tokens, B, !mdm, sel.data(), (int)sel.size(), logits);
     };
     const std::vector<int> out = mdm ? generate_mdm(fn, g, ids, samples) : generate_ar(fn, g, ids, samples);
 

@@ -14,26 +14,31 @@ static GenConfig base_config(int S, int L) {
 
 // Fake AR model: at every position all mass on (token + 1); the classes past the real vocabulary get an even
 // larger logit, which a correct sampler must never pick.
-static void successor_logits(const int* tokens, int B, int S, float* logits) {
-    for (int n = 0; n < B * S; n++) {
-        float* row = logits + (size_t)n * VP;
+// Visits the requested positions [lo, hi) of every sequence: f(position n = b*S + p, p, output row).
+template <class F>
+static void each_row(int B, int S, int lo, int hi, int vp, float* logits, F f) {
+    for (int b = 0; b < B; b++)
+        for (int p = lo; p < hi; p++) f(b * S + p, p, logits + ((size_t)b * (hi - lo) + p - lo) * vp);
+}
+
+static void successor_logits(const int* tokens, int B, int S, int lo, int hi, float* logits) {
+    each_row(B, S, lo, hi, VP, logits, [&](int n, int, float* row) {
         std::fill(row, row + VP, 0.0f);
         row[(tokens[n] + 1) % V] = 30.0f;
         for (int v = V; v < VP; v++) row[v] = 100.0f;
-    }
+    });
 }
 
 // Fake model over a small vocabulary (16 real classes of 24, mask 16; small so thousands of samples fit in
 // memory) with a fixed distribution at every position: logits 0, 1, 2, 3 on tokens 10..13, -inf-like elsewhere.
 static const int SV = 16, SVP = 24, SMASK = 16;
 static const float kLogits[4] = {0.0f, 1.0f, 2.0f, 3.0f};
-static void fixed_logits(const int*, int B, int S, float* logits) {
-    for (int n = 0; n < B * S; n++) {
-        float* row = logits + (size_t)n * SVP;
+static void fixed_logits(const int*, int B, int S, int lo, int hi, float* logits) {
+    each_row(B, S, lo, hi, SVP, logits, [&](int, int, float* row) {
         std::fill(row, row + SVP, -1e4f);
         for (int i = 0; i < 4; i++) row[10 + i] = kLogits[i];
         row[SMASK] = 50.0f;  // the mask class is never a valid output
-    }
+    });
 }
 static GenConfig small_config(int S, int L) {
     GenConfig g;
@@ -131,26 +136,22 @@ static void test_gumbel() {
 // c_p = 5 + 0.01 * p + (10 if the left neighbour is unmasked): the leftmost masked position is always most
 // confident, even though the static term prefers the right.
 static int g_prompt_len = 0;
-static void chain_logits(const int* tokens, int B, int S, float* logits) {
-    for (int b = 0; b < B; b++)
-        for (int p = 0; p < S; p++) {
-            float* row = logits + ((size_t)b * S + p) * VP;
-            std::fill(row, row + VP, 0.0f);
-            const bool left_known = p > 0 && tokens[b * S + p - 1] != MASK;
-            row[1000 + p] = 5.0f + 0.01f * p + (left_known ? 10.0f : 0.0f);
-            row[MASK] = 80.0f;
-        }
+static void chain_logits(const int* tokens, int B, int S, int lo, int hi, float* logits) {
+    each_row(B, S, lo, hi, VP, logits, [&](int n, int p, float* row) {
+        std::fill(row, row + VP, 0.0f);
+        const bool left_known = p > 0 && tokens[n - 1] != MASK;
+        row[1000 + p] = 5.0f + 0.01f * p + (left_known ? 10.0f : 0.0f);
+        row[MASK] = 80.0f;
+    });
 }
 // Static confidences increasing to the right: c_p = 20 + 0.5 p (the target has probability ~1 everywhere, but
 // less so on the left), independent of the tokens.
-static void right_logits(const int*, int B, int S, float* logits) {
-    for (int n = 0; n < B * S; n++) {
-        const int p = n % S;
-        float* row = logits + (size_t)n * VP;
+static void right_logits(const int*, int B, int S, int lo, int hi, float* logits) {
+    each_row(B, S, lo, hi, VP, logits, [&](int, int p, float* row) {
         std::fill(row, row + VP, 0.0f);
         row[1000 + p] = 20.0f + 0.5f * p;
         for (int v = V; v < VP; v++) row[v] = 90.0f;
-    }
+    });
 }
 
 static void test_mdm() {
