@@ -77,7 +77,8 @@ struct TrainConfig {
         p.add_float("clip", &clip, "global gradient-norm clip (0 = off)", 0, 1e9);
         p.add_float("dropout", &dropout, "hidden dropout: embedding and both residual branches", 0, 0.99);
         p.add_float("attn-dropout", &attn_dropout, "attention-probability dropout", 0, 0.99);
-        p.add_float("mdm-eps", &mdm_eps, "MDM: minimum masking probability, p = (1-eps) t + eps", 0, 1);
+        // eps > 0: at t = 0 a masked token would otherwise weigh 1/p = inf
+        p.add_float("mdm-eps", &mdm_eps, "MDM: minimum masking probability, p = (1-eps) t + eps", 1e-6, 1);
         p.add_float("ar-ratio", &ar_ratio, "MDM: probability of suffix masking per training sequence (seed option)", 0, 1);
         p.add_flag("low-noise-start", &low_noise_start, "MDM: scale t by --low-noise-ratio for the first --low-noise-iter steps");
         p.add_int("low-noise-iter", &low_noise_iter, "MDM: steps of the low-noise start", 0, 0xffffffffLL);

@@ -33,6 +33,7 @@ expect_error "flag --lr: expected a number" $T --lr fast
 expect_error "unknown flag --epoch" $T --epoch 3
 expect_error "'gan' is not one of ar|mdm" $T --objective gan
 expect_error "not a multiple of --micro-batch" $T --batch 10 --micro-batch 4
+expect_error "flag --mdm-eps: 0 is outside [1e-06, 1]" $T --objective mdm --mdm-eps 0
 expect_error "unknown model preset" $T --model 7b
 expect_error "cannot open checkpoint" $T --resume "$tmp/missing.ckpt"
 expect_error "is an ar model" $T --objective mdm "${SMALL[@]}" --steps 6 --resume "$tmp/ar.ckpt"
