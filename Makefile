@@ -57,6 +57,11 @@ $(BUILD)/cucheck/%.o: %.cu $(HEADERS)
 	$(NVCC) $(NVCCFLAGS) $(NVCC_GENCODE) -c $< -o $@
 cudacheck: $(CU_OBJS)
 	@echo "cudacheck: $(words $(CU_SRCS)) .cu file(s) compiled for sm_90 and sm_80"
+# The two trainers linked from those objects: on a machine without a GPU they run up to device selection, which is
+# after every flag is parsed, so CI checks each trainer command the scripts print (dev/test/test_gpu_cli.sh).
+GPU_CLI := $(BUILD)/cucheck/train_gpt $(BUILD)/cucheck/train_mdm
+$(GPU_CLI): $(BUILD)/cucheck/%: $(BUILD)/cucheck/%.o
+	$(NVCC) $(NVCC_GENCODE) $< -o $@ $(NVCC_LIBS)
 
 # GPU programs (sm_90 only: what the GPU machine runs). Built here too, so a run there need not compile.
 # Multi-GPU needs neither flag nor library at build time: NCCL is loaded at run time (llmc/data_parallel.cuh) and
@@ -83,7 +88,7 @@ bench:
 crossover: data
 	bash scripts/crossover.sh $(CROSSOVER_FLAGS)
 
-test: all cudacheck
+test: all cudacheck $(GPU_CLI)
 	bash dev/test/run_tests.sh
 
 clean:
