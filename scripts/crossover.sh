@@ -225,11 +225,12 @@ for r in "${RUNS[@]}"; do
     if [ "$OBJECTIVE" = mdm ]; then EXTRA+=(--stratified); fi
     EXTRA+=("${USER_EXTRA[@]}")
     pred=$(predict_seconds "$OBJECTIVE" "${TOKENS_OF[$r]}")
-    if [ "$TIME_LIMIT" -gt 0 ] && [ -n "$pred" ] &&
-       awk -v e="$elapsed" -v p="$pred" -v l="$TIME_LIMIT" 'BEGIN { exit !(e + p > l) }'; then
+    # Over the limit: predicted to end past it, or (no rate to predict with) started with no time left.
+    if [ "$TIME_LIMIT" -gt 0 ] && awk -v e="$elapsed" -v p="${pred:--1}" -v l="$TIME_LIMIT" \
+           'BEGIN { exit !(p >= 0 ? e + p > l : e >= l) }'; then
         SKIPPED+=("$r")
-        note "[$i/${#RUNS[@]}] skipped $RUN_NAME: predicted ${pred}s, $(awk -v e="$elapsed" -v l="$TIME_LIMIT" \
-             'BEGIN { printf "%.0f", l - e }')s of the time limit left"
+        note "[$i/${#RUNS[@]}] skipped $RUN_NAME: predicted ${pred:-?}s, $(awk -v e="$elapsed" -v l="$TIME_LIMIT" \
+             'BEGIN { printf "%.0f", (l > e ? l - e : 0) }')s of the time limit left"
         continue
     fi
     if [ "$DRY_RUN" = 1 ]; then
