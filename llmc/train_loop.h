@@ -129,7 +129,8 @@ inline void load_train_data(TrainConfig& tc, TrainData& d, uint32_t objective) {
 }
 
 // The run's configuration as the first JSONL record (and again after each resume), so a log alone says what
-// was trained: objective, shape, parameters (actual and the seed's formula), U, epochs, batch, schedule, seed.
+// was trained and how it was validated: objective, shape, parameters (actual and the seed's formula), U, epochs,
+// batch, schedule, seed, data, validation set and ELBO draws.
 inline void log_config(JsonlLog& log, const TrainConfig& tc, const TrainData& d, size_t num_params, int64_t step) {
     log.write(JsonLine().str("kind", "config").integer("step", step).str("objective", objective_name(tc.objective))
                   .str("model", tc.model).integer("d_model", tc.cfg.d_model).integer("n_layer", tc.cfg.n_layer)
@@ -141,7 +142,9 @@ inline void log_config(JsonlLog& log, const TrainConfig& tc, const TrainData& d,
                   .integer("batch", tc.batch).integer("micro_batch", tc.micro_batch).num("lr", tc.lr).num("min_lr", tc.min_lr)
                   .integer("warmup_samples", tc.schedule.warmup_samples).num("weight_decay", tc.weight_decay)
                   .num("dropout", tc.dropout).num("attn_dropout", tc.attn_dropout).num("mdm_eps", tc.mdm_eps)
-                  .integer("seed", tc.seed).str("train_data", tc.train_data)
+                  .integer("seed", tc.seed).str("train_data", tc.train_data).str("val_data", tc.val_data)
+                  .integer("eval_samples", tc.eval_samples).integer("eval_seed", tc.eval_seed)
+                  .integer("mc_samples", tc.mc_samples).integer("stratified", tc.stratified ? 1 : 0)
                   .num("flops_per_token_seed", flops_per_token_seed(tc.cfg))
                   .num("flops_per_token_attention", flops_per_token_with_attention(tc.cfg)));
 }

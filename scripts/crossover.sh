@@ -48,7 +48,8 @@ options:
                         9,865,443, bundled C4 1,278,120)
   --epochs-ar LIST      AR epoch counts, comma-separated positive integers, or none (default 1,2,4,8,16,32)
   --epochs-mdm LIST     MDM epoch counts, or none (default 4,16,64,128)
-  --time-limit SECONDS  skip runs predicted to end more than SECONDS after the first run started; 0 = no limit
+  --time-limit SECONDS  skip runs predicted to end more than SECONDS after the first run started (a run with
+                        nothing to predict from: once SECONDS have passed); 0 = no limit
                         (default 590 with --trainer gpu, 0 with --trainer cpu)
   --model PRESET        model preset of llmc/config.h (default mini; shape overrides go after --)
   --seq-len S           sequence length (default 512)
@@ -60,7 +61,7 @@ options:
   --eval-batches N      validation sequences = N x --batch (default 4: 128 x 512 tokens of wiki_val's 487,853)
   --mc-samples K        MDM ELBO draws per validation sequence, stratified, K >= 16 (default 16)
   --seed N              seed of init, data order, dropout and masks (default 1234)
-  --train-data PREFIX   training .bin/.idx (default build/data/wiki_train, made by `make data`; the bundled C4
+  --train-data PREFIX   training .bin/.idx (default build/data/wiki_train, made by make data; the bundled C4
                         sample is dev/data/c4_train)
   --val-data PREFIX     validation .bin/.idx (default build/data/wiki_val; C4: dev/data/c4_val)
   --build-dir DIR       where the trainers are (default build)
@@ -122,7 +123,7 @@ while [ $# -gt 0 ]; do
         --dropout) need_value "$@"; check_num --dropout "$2"
             awk -v x="$2" 'BEGIN { exit !(x < 1) }' || die "--dropout must be below 1, got '$2'"
             DROPOUT=$2; ATTN_DROPOUT=$2; shift 2 ;;
-        --time-limit) need_value "$@"; check_uint --time-limit "$2"; TIME_LIMIT=$2; shift 2 ;;
+        --time-limit) need_value "$@"; check_num --time-limit "$2"; TIME_LIMIT=$2; shift 2 ;;
         --evals) need_value "$@"; check_pos --evals "$2"; EVALS=$2; shift 2 ;;
         --eval-batches) need_value "$@"; check_pos --eval-batches "$2"; EVAL_ITERS=$2; shift 2 ;;
         --mc-samples) need_value "$@"; check_pos --mc-samples "$2"
@@ -168,6 +169,10 @@ for obj in ar mdm; do
     OBJECTIVE=$obj; train_inputs "$TRAIN_DATA" "$VAL_DATA"
 done
 
+# eval_every STEPS: the cadence giving --evals validations, the last at the end (the trainers always validate at
+# their last step): ceil(STEPS / EVALS).
+eval_every() { echo $(( ($1 + EVALS - 1) / EVALS )); }
+
 # The plan: steps by the seed's arithmetic (as train_run derives them), tokens, and the time estimate.
 declare -A STEPS_OF TOKENS_OF
 tok_ar=0; tok_mdm=0
@@ -181,13 +186,19 @@ for r in "${RUNS[@]}"; do
     t=$((steps * GLOBAL_BATCH * SEQ_LEN))
     TOKENS_OF[$r]=$t
     if [ "$obj" = ar ]; then tok_ar=$((tok_ar + t)); else tok_mdm=$((tok_mdm + t)); fi
-    note "  ${obj}_e$e: $e epochs, $steps steps, $t tokens, validation every $(( steps / EVALS > 0 ? steps / EVALS : 1 )) steps"
+    note "  ${obj}_e$e: $e epochs, $steps steps, $t tokens, validation every $(eval_every "$steps") steps"
 done
-# Rates for the time prediction: the estimate (mini at S=512 on the GPU only) until a run of the objective has been
-# measured, then that objective's measured seconds per token, start-up and validation included.
-declare -A EST_RATE SECONDS_DONE TOKENS_DONE
+# The time model of a run: a fixed part (start-up, validations, the end) plus its tokens at the rate of training
+# steps. Estimated (mini at S=512 on the GPU only) until a run of the objective has been measured, then from that
+# objective's runs so far: the steps' time from the log's "ms" of each step, the rest of the wall time per run.
+declare -A EST_RATE TRAIN_SECONDS_DONE OTHER_SECONDS_DONE TOKENS_DONE RUNS_DONE
 if [ "$TRAINER_KIND" = gpu ] && [ "$MODEL" = mini ] && [ "$SEQ_LEN" = 512 ]; then
     EST_RATE[ar]=$EST_TOKS_AR; EST_RATE[mdm]=$EST_TOKS_MDM
+fi
+if [ "$TRAINER_KIND" = cpu ] && [ $((tok_ar + tok_mdm)) -gt 2000000 ]; then
+    note "warning: the CPU reference trains ~10^3 tokens/s at its tiny size, so $((tok_ar + tok_mdm)) tokens take days; a" \
+         "CPU check of the pipeline: --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512" \
+         "--epochs-ar 1,2 --epochs-mdm 1,2 --evals 2 --eval-batches 1"
 fi
 if [ "$TRAINER_KIND" = gpu ]; then
     note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra="${EST_RATE[ar]:-0}" -v rm="${EST_RATE[mdm]:-0}" -v n=${#RUNS[@]} \
@@ -196,11 +207,13 @@ if [ "$TRAINER_KIND" = gpu ]; then
         if (ra > 0) printf "ESTIMATED time (mini at ~%.1fM / %.1fM tok/s, not measured): %.1f minutes", ra / 1e6, rm / 1e6, (a / ra + m / rm + n * o) / 60
         else printf "no time estimate for this model / sequence length (the estimate is for mini at S=512)" }')"
 fi
-[ "$TIME_LIMIT" -gt 0 ] && note "time limit: $TIME_LIMIT s of training runs (--time-limit; 0 = none)"
+limited() { awk -v l="$TIME_LIMIT" 'BEGIN { exit !(l > 0) }'; }
+if limited; then note "time limit: $TIME_LIMIT s of training runs (--time-limit; 0 = none)"; fi
 # predict_seconds OBJ TOKENS: the run's predicted wall time, or nothing when there is no rate to go by.
 predict_seconds() {
     if [ -n "${TOKENS_DONE[$1]:-}" ]; then
-        awk -v s="${SECONDS_DONE[$1]}" -v d="${TOKENS_DONE[$1]}" -v t="$2" 'BEGIN { printf "%.1f", t * s / d }'
+        awk -v s="${TRAIN_SECONDS_DONE[$1]}" -v d="${TOKENS_DONE[$1]}" -v o="${OTHER_SECONDS_DONE[$1]}" \
+            -v n="${RUNS_DONE[$1]}" -v t="$2" 'BEGIN { printf "%.1f", t * s / d + o / n }'
     elif [ -n "${EST_RATE[$1]:-}" ]; then
         awk -v r="${EST_RATE[$1]}" -v t="$2" -v o=$EST_RUN_OVERHEAD_S 'BEGIN { printf "%.1f", t / r + o }'
     fi
@@ -220,13 +233,13 @@ for r in "${RUNS[@]}"; do
     OBJECTIVE=${r%%:*} EPOCHS=${r#*:}
     RUN_NAME=${OBJECTIVE}_e$EPOCHS
     steps=${STEPS_OF[$r]}
-    EVAL_EVERY=$(( steps / EVALS > 0 ? steps / EVALS : 1 ))
+    EVAL_EVERY=$(eval_every "$steps")
     EXTRA=()
     if [ "$OBJECTIVE" = mdm ]; then EXTRA+=(--stratified); fi
     EXTRA+=("${USER_EXTRA[@]}")
     pred=$(predict_seconds "$OBJECTIVE" "${TOKENS_OF[$r]}")
     # Over the limit: predicted to end past it, or (no rate to predict with) started with no time left.
-    if [ "$TIME_LIMIT" -gt 0 ] && awk -v e="$elapsed" -v p="${pred:--1}" -v l="$TIME_LIMIT" \
+    if limited && awk -v e="$elapsed" -v p="${pred:--1}" -v l="$TIME_LIMIT" \
            'BEGIN { exit !(p >= 0 ? e + p > l : e >= l) }'; then
         SKIPPED+=("$r")
         note "[$i/${#RUNS[@]}] skipped $RUN_NAME: predicted ${pred:-?}s, $(awk -v e="$elapsed" -v l="$TIME_LIMIT" \
@@ -250,20 +263,28 @@ for r in "${RUNS[@]}"; do
     fi
     wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     echo "$wall" >"$run_dir/wall_seconds"
-    SECONDS_DONE[$OBJECTIVE]=$(awk -v a="${SECONDS_DONE[$OBJECTIVE]:-0}" -v w="$wall" 'BEGIN { print a + w }')
+    steps_s=$(grep '"kind": "train"' "$run_dir/train.jsonl" | grep -o '"ms": [0-9.eE+-]*' |
+              awk '{ s += $2 } END { printf "%.3f", s / 1000 }')
+    TRAIN_SECONDS_DONE[$OBJECTIVE]=$(awk -v a="${TRAIN_SECONDS_DONE[$OBJECTIVE]:-0}" -v w="$steps_s" 'BEGIN { print a + w }')
+    OTHER_SECONDS_DONE[$OBJECTIVE]=$(awk -v a="${OTHER_SECONDS_DONE[$OBJECTIVE]:-0}" -v w="$wall" -v t="$steps_s" \
+                                      'BEGIN { print a + (w > t ? w - t : 0) }')
     TOKENS_DONE[$OBJECTIVE]=$(( ${TOKENS_DONE[$OBJECTIVE]:-0} + TOKENS_OF[$r] ))
+    RUNS_DONE[$OBJECTIVE]=$(( ${RUNS_DONE[$OBJECTIVE]:-0} + 1 ))
     elapsed=$(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     best=$(grep '"kind": "eval"' "$run_dir/train.jsonl" | tail -n 1 | grep -o '"best_val_loss": [^,}]*' | cut -d' ' -f2 || true)
     echo "[$i/${#RUNS[@]}] $OBJECTIVE $EPOCHS epochs: $steps steps in ${wall}s (predicted ${pred:-?}s), best validation loss $best" >&2
 done
 report
-if [ "$DRY_RUN" != 1 ]; then  # the rates the next plan can be sized with (whole runs: start-up and validation in)
+if [ "$DRY_RUN" != 1 ]; then  # the measured time model, to size the next plan with (EST_* above)
     rates=()
     for obj in ar mdm; do
-        [ -n "${TOKENS_DONE[$obj]:-}" ] && rates+=("$(awk -v o="${obj^^}" -v t="${TOKENS_DONE[$obj]}" -v s="${SECONDS_DONE[$obj]}" \
-            -v e="${EST_RATE[$obj]:-}" 'BEGIN { printf "%s %.0f tok/s%s", o, t / s, e ? sprintf(" (estimate %.0f)", e) : "" }')")
+        [ -n "${TOKENS_DONE[$obj]:-}" ] && rates+=("$(awk -v o="${obj^^}" -v t="${TOKENS_DONE[$obj]}" \
+            -v s="${TRAIN_SECONDS_DONE[$obj]}" -v x="${OTHER_SECONDS_DONE[$obj]}" -v n="${RUNS_DONE[$obj]}" \
+            -v e="${EST_RATE[$obj]:-}" -v eo=$EST_RUN_OVERHEAD_S 'BEGIN {
+            printf "%s %.0f tok/s + %.1f s a run", o, (s > 0 ? t / s : 0), x / n
+            if (e) printf " (estimate %.0f + %d)", e, eo }')")
     done
-    echo "crossover: $((i - ${#SKIPPED[@]})) runs in $(printf '%.0f' "$elapsed")s; whole-run rates: $(IFS=';'; echo "${rates[*]:-none}" | sed 's/;/, /g')"
+    echo "crossover: $((i - ${#SKIPPED[@]})) runs in $(printf '%.0f' "$elapsed")s; measured: $(IFS=';'; echo "${rates[*]:-none}" | sed 's/;/, /g')"
 fi
 if [ ${#SKIPPED[@]} -gt 0 ]; then
     skip_ar=() skip_mdm=()

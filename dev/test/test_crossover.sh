@@ -24,8 +24,9 @@ for w in "--model mini" "--seq-len 512" "--unique-tokens 2000000" "--batch 32" "
          "--val-data build/data/wiki_val" "--log runs/crossover/ar_e4/train.jsonl"; do has "$ar4" "$w"; done
 hasnt "$ar4" "--stratified"; hasnt "$ar4" "--mc-samples"
 mdm128=$(grep '^build/train_mdm .*--epochs 128 ' <<<"$out")
-# 128 x 2e6 / 512 = 500000 samples -> 15625 steps, warmup 5000, validation every 1953 steps
-for w in "--eval-every 1953" "--warmup-samples 5000" "--mc-samples 16" "--stratified"; do has "$mdm128" "$w"; done
+# 128 x 2e6 / 512 = 500000 samples -> 15625 steps, warmup 5000, validation every ceil(15625 / 8) = 1954 steps
+# (7 validations at 1954 ... 13678, the 8th at the end)
+for w in "--eval-every 1954" "--warmup-samples 5000" "--mc-samples 16" "--stratified"; do has "$mdm128" "$w"; done
 hasnt "$out" "--ckpt-dir"
 has "$out" "steps=15625 "; has "$out" "ESTIMATED time"; has "$out" "scripts/plot_crossover.py --runs runs/crossover"
 # cheapest first, ties (4 epochs) AR first
@@ -44,7 +45,9 @@ out=$(bash $X --dry-run --trainer cpu --epochs-ar none --epochs-mdm 3 --mc-sampl
 has "$out" "build/train_cpu --objective mdm"; has "$out" "--mc-samples 32"; has "$out" "--threads 2"
 [ "$(grep -c '^build/train_cpu ' <<<"$out")" -eq 1 ] && ok || bad "--epochs-ar none should leave one run"
 hasnt "$out" "ESTIMATED"
+has "$out" "warning: the CPU reference trains ~10^3 tokens/s"
 bash $X --help | grep -q '^usage:' && ok || bad "--help"
+bash $X --help | grep -q 'made by make data;' && ok || bad "--help text must print, not run, make data"
 
 # ---- bad input: one error line, non-zero exit
 expect_error "--epochs-ar" bash $X --epochs-ar 2,x --dry-run
@@ -56,7 +59,7 @@ expect_error "--trainer" bash $X --trainer tpu
 expect_error ">= 16" bash $X --mc-samples 8 --dry-run
 expect_error "needs a value" bash $X --out
 expect_error "--lr" bash $X --lr fast --dry-run
-expect_error "--time-limit must be a non-negative integer" bash $X --time-limit 1.5 --dry-run
+expect_error "--time-limit must be a non-negative number" bash $X --time-limit 1m --dry-run
 expect_error "--dropout must be below 1" bash $X --dropout 1.5 --dry-run
 expect_error "unknown preset" bash $X --model 3m --dry-run
 expect_error "nothing to train" bash $X --epochs-ar none --epochs-mdm none --dry-run
@@ -76,7 +79,7 @@ run() {
     {
         echo "{\"kind\": \"config\", \"step\": 0, \"objective\": \"$obj\", \"model\": \"mini\", \"params_seed_formula\": 1000000," \
              "\"unique_tokens\": 1000, \"total_steps\": $((e * 10)), \"batch\": 1, \"seq_len\": 100, \"flops_per_token_seed\": 6000000," \
-             "\"train_data\": \"$tmp/tr\"}"
+             "\"train_data\": \"$tmp/tr\", \"seed\": ${SEED_OF_RUN:-1234}, \"lr\": 0.001}"
         echo '{"kind": "train", "step": 1, "loss": 9, "ms": 50, "tok_per_s": 2000}'
         echo '{"kind": "train", "step": 2, "loss": 8, "ms": 50, "tok_per_s": 2000}'
         for ev in $5; do
@@ -99,12 +102,19 @@ echo 12.5 >$S/ar_e4/wall_seconds
 out=$("$PY" scripts/plot_crossover.py --runs $S 2>&1) && ok || bad "plot_crossover on synthetic logs: $out"
 has "$out" "MDM overtakes AR"; has "$out" "lower by 0.2000"
 # fronts: 4e5 FLOPs AR 4.5 / MDM 4.9; 9.6e10: 4.5 / 4.6; 3.84e11 (64 epochs x 1000 tokens x 6e6): 4.5 / 4.3
-has "$out" "from 3.84e+11 FLOPs on (64 epochs, run mdm_e64)"
+has "$out" "from 3.84e+11 FLOPs on (64 epochs, run mdm_e64; the crossing lies between 9.6e+10 and 3.84e+11 FLOPs)"
 has "$out" "| ar | mini | 1.00M | 1,000 | 4 | 40 | 4,000 | 2.4e+10 | 4.5000 | 40 | 16 | 12.5 | 2,000 |"
 has "$out" "| mdm | mini | 1.00M | 1,000 | 128 | 1,280 | 128,000 | 7.68e+11 | 3.9000 +- 0.0100 | 640 | 16 | n/a | 2,000 | incomplete"
 has "$out" "note: MDM's best is its longest run"
 grep -q '^ar_e16,ar,mini,1000000,1000,16.0,160,16000,96000000000.0,4.55,0.0,40,16,,2000.0,1$' $S/results.csv && ok ||
     bad "results.csv row of ar_e16: $(grep ar_e16 $S/results.csv)"
+# A lead MDM takes at low compute and AR takes back is not the crossing: AR 5.5 / 5.0 / 4.5 at 1 / 4 / 16 epochs,
+# MDM 4.8 at 4 epochs (ahead at 2.4e10 FLOPs, behind at 9.6e10) and 4.3 at 64: the crossing is mdm_e64's 3.84e11.
+L=$tmp/lead
+run $L/ar_e1 ar 1 10 "10:5.5:0"; run $L/ar_e4 ar 4 40 "40:5.0:0"; run $L/ar_e16 ar 16 160 "160:4.5:0"
+run $L/mdm_e4 mdm 4 40 "40:4.8:0.01"; run $L/mdm_e64 mdm 64 640 "640:4.3:0.01"
+out=$("$PY" scripts/plot_crossover.py --runs $L 2>&1)
+has "$out" "from 3.84e+11 FLOPs on (64 epochs, run mdm_e64; the crossing lies between 9.6e+10 and 3.84e+11 FLOPs)"
 run $S/mdm_e64 mdm 64 640 "640:4.49:0.01"
 out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/synth_out 2>&1)
 has "$out" "inconclusive: the best losses differ by 0.0100"; [ -f $tmp/synth_out/results.md ] && ok || bad "--out ignored"
@@ -120,9 +130,18 @@ array.array('H', [5, 7, 8]).tofile(open('$tmp/va.bin', 'wb'))"
 want=$(awk 'BEGIN { printf "%.4f", log(51257) - (log(601) + log(301)) / 3 }')
 out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/va 2>&1) && ok || bad "--val-data: $out"
 has "$out" "scores $want nats/token on $tmp/va"
-expect_error "cannot read '$tmp/none.bin'" "$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/none
+hasnt "$out" "warning:"
+# Without the data the report still comes, saying why the reference is missing.
+out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/none 2>&1) && ok || bad "missing val data: $out"
+has "$out" "reference: no unigram loss (cannot read '$tmp/none.bin'"
 truncate -s 1000 $tmp/tr.bin
-expect_error "fewer than U = 1,000" "$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/va
+out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref --val-data $tmp/va 2>&1)
+has "$out" "holds 500 tokens, fewer than U = 1,000"
+# Runs of another seed in the folder: named, not silently mixed into the comparison.
+SEED_OF_RUN=7 run $S/ar_e2 ar 2 20 "20:4.8:0"
+out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref 2>&1)
+has "$out" "warning: these runs differ in seed: they are not one experiment"
+rm -r $S/ar_e2
 echo '{"kind": "eval", "step": 3, "val_loss": "x"}' >>$S/ar_e1/train.jsonl
 expect_error "ar_e1/train.jsonl' line 6" "$PY" scripts/plot_crossover.py --runs $S
 
@@ -151,27 +170,28 @@ if [ -x build/train_cpu ]; then
         fi
     done
     [ "$(grep -c '^\[[1-4]/4\] ' <<<"$out")" -eq 4 ] && ok || bad "one progress line per run expected"
-    [[ "$(tail -n 1 <<<"$out")" =~ ^crossover:\ 4\ runs\ in\ [0-9]+s\;\ whole-run\ rates:\ AR\ [0-9]+\ tok/s,\ MDM\ [0-9]+\ tok/s$ ]] &&
+    [[ "$(tail -n 1 <<<"$out")" =~ ^crossover:\ 4\ runs\ in\ [0-9]+s\;\ measured:\ AR\ [0-9]+\ tok/s\ \+\ [0-9.]+\ s\ a\ run,\ MDM\ [0-9]+\ tok/s\ \+\ [0-9.]+\ s\ a\ run$ ]] &&
         ok || bad "last line: $(tail -n 1 <<<"$out")"
     grep -Eq "MDM overtakes AR|no crossover|inconclusive" $R/results.md && ok || bad "no verdict in results.md"
     grep -q "reference: a unigram model of the U training tokens (add-one smoothed) scores [0-9.]* nats/token on build/data/wiki_val" \
         $R/results.md && ok || bad "no unigram reference in results.md"
+    grep -q "warning:" $R/results.md && bad "one experiment's runs reported as mixed: $(grep warning: $R/results.md)" || ok
     if "$PY" -c "import matplotlib" 2>/dev/null; then
         [ "$(head -c 4 $R/crossover.png | od -An -c | tr -d ' ')" = '211PNG' ] && ok || bad "crossover.png missing or not a PNG"
     else
         echo "note: $PY has no matplotlib; PNG not checked"
     fi
-    # A time limit on measured rates: ar_e1 runs (no rate yet, no estimate on the CPU), then ar_e8 is predicted at
-    # 8 x ar_e1's wall time, which exceeds what is left of 1 second unless ar_e1 took under 0.11 s.
+    # A time limit on measured rates: ar_e1 runs (no rate yet, no estimate on the CPU), then ar_e8, predicted from
+    # ar_e1's measured time, cannot fit in what is left of 0.01 s.
     out=$(PYTHON="$PY" bash $X --trainer cpu --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 \
-          --epochs-ar 1,8 --epochs-mdm none --evals 1 --eval-batches 1 --time-limit 1 --out $tmp/limit -- --threads 2 2>&1) &&
+          --epochs-ar 1,8 --epochs-mdm none --evals 1 --eval-batches 1 --time-limit 0.01 --out $tmp/limit -- --threads 2 2>&1) &&
         ok || bad "time-limited run: $out"
     [ -f $tmp/limit/ar_e1/train.jsonl ] && [ ! -e $tmp/limit/ar_e8 ] && ok || bad "ar_e1 should run and ar_e8 be skipped: $out"
     has "$out" "[2/2] skipped ar_e8: predicted"; has "$out" "--epochs-ar 8 --epochs-mdm none --time-limit 0"
     grep -q '^ar_e1,' $tmp/limit/results.csv && ok || bad "the report should cover the run that ran"
     # No rate for MDM yet (CPU: no estimate), but no time left after ar_e1: the MDM run is skipped too.
     out=$(PYTHON="$PY" bash $X --trainer cpu --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 \
-          --epochs-ar 1 --epochs-mdm 1 --evals 1 --eval-batches 1 --time-limit 1 --out $tmp/limit2 -- --threads 2 2>&1) &&
+          --epochs-ar 1 --epochs-mdm 1 --evals 1 --eval-batches 1 --time-limit 0.01 --out $tmp/limit2 -- --threads 2 2>&1) &&
         ok || bad "time-limited run: $out"
     has "$out" "[2/2] skipped mdm_e1: predicted ?s, 0s of the time limit left"
     # A trainer that fails: after the plan lines, one error line naming the run and the trainer's own message.
