@@ -85,7 +85,7 @@ gpucheck:
 bench:
 	bash scripts/bench.sh
 # The scaled-down AR vs MDM crossover on one GPU (scripts/crossover.sh --help); CROSSOVER_FLAGS passes options on.
-crossover: data
+crossover: data $(BUILD)/train_gpt $(BUILD)/train_mdm
 	bash scripts/crossover.sh $(CROSSOVER_FLAGS)
 
 test: all cudacheck $(GPU_CLI)

@@ -91,7 +91,9 @@ class ArgParser {
         for (const Flag& f : flags_) {
             std::string left = std::string("--") + f.name;
             if (f.kind != KIND_BOOL) left += f.kind == KIND_CHOICE ? std::string(" {") + f.choices + "}" : " V";
-            printf("  %-28s %s (default: %s)\n", left.c_str(), f.help, f.def.c_str());
+            // A help text that states its own default (one that depends on other flags) is not given a second one.
+            if (strstr(f.help, "(default") || strstr(f.help, "default ")) printf("  %-28s %s\n", left.c_str(), f.help);
+            else printf("  %-28s %s (default: %s)\n", left.c_str(), f.help, f.def.c_str());
         }
     }
 

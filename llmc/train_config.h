@@ -63,7 +63,7 @@ struct TrainConfig {
         p.add_string("val-data", &val_data, "validation dataset prefix");
         p.add_int("unique-tokens", &unique_tokens, "U: unique training tokens taken from the start (0 = all)", 0);
         p.add_choice("subset", &subset, "exact|docs", "U exactly (last document cut) or whole documents (>= U)");
-        p.add_float("epochs", &epochs, "E: passes over the U unique tokens (ignored with --steps)", 1e-6, 1e9);
+        p.add_float("epochs", &epochs, "E: passes over the U unique tokens; sets the run length only when --steps is 0", 1e-6, 1e9);
         p.add_int("steps", &steps, "optimizer steps (0 = floor(U*E/S) / batch)", 0);
         p.add_int("batch", &batch, "global batch in sequences per optimizer step", 1, 1 << 24);
         p.add_int("micro-batch", &micro_batch, "sequences per forward/backward (gradient accumulation fills the batch)", 1, 1 << 20);
@@ -138,8 +138,13 @@ struct TrainConfig {
     // micro_batch x accum x world). Only meaningful after resolve(), which derives grad_accum: dies if called before.
     int accum_per_rank(int world) const {
         if (total_steps < 1) llmc_die("internal: accum_per_rank() before resolve() (grad_accum not derived yet)");
-        if (grad_accum % world != 0)
-            llmc_die("--batch %d is not a multiple of --micro-batch %d x %d ranks", batch, micro_batch, world);
+        if (grad_accum % world != 0) {
+            int fit = 0;  // the largest micro-batch <= the current one that gives each rank whole micro-batches
+            for (int m = micro_batch; m >= 1 && batch % world == 0 && !fit; m--)
+                if ((batch / world) % m == 0) fit = m;
+            llmc_die("--batch %d is not a multiple of --micro-batch %d x %d ranks%s", batch, micro_batch, world,
+                     fit ? (" (try --micro-batch " + std::to_string(fit) + ")").c_str() : "");
+        }
         return grad_accum / world;
     }
 

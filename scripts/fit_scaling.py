@@ -34,11 +34,12 @@ import math
 import os
 import sys
 
-try:
+try:  # numpy/scipy are optional project dependencies, only this script needs them (checked after --help)
     import numpy as np
     from scipy import optimize
-except ImportError as e:  # numpy/scipy are optional project dependencies, only this script needs them
-    sys.exit(f"error: fit_scaling.py needs numpy and scipy ({e}); install python3-numpy python3-scipy")
+    MISSING = None
+except ImportError as e:
+    MISSING = f"fit_scaling.py needs numpy and scipy ({e}); install python3-numpy python3-scipy"
 from analysis import InputError, read_log, save_plot  # log reader and figure saving shared with plot_crossover.py
 
 OBJECTIVES = ("ar", "mdm")
@@ -241,8 +242,10 @@ def build_run(row):
     steps = np.array([s for s, _ in evals], dtype=float)
     best = np.minimum.accumulate(np.array([l for _, l in evals]))
     D = steps * tps
+    total = config.get("total_steps")  # a log cut off before its planned end is not the run's result
     return {"name": merged.get("name") or os.path.basename(row["log"]), "log": row["log"], "objective": obj,
-            "N": N, "U": U, "tokens_per_step": tps, "step": steps, "D": D, "C": 6 * N * D, "best": best}
+            "N": N, "U": U, "tokens_per_step": tps, "step": steps, "D": D, "C": 6 * N * D, "best": best,
+            "complete": not total or (len(steps) > 0 and steps[-1] >= float(total))}
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -292,6 +295,9 @@ def main(argv=None):
     ap.add_argument("--cmax", type=float, default=1e24, help="highest C of the crossing search (default 1e24)")
     ap.add_argument("--huber-delta", type=float, default=HUBER_DELTA, help="Huber delta on log loss (default 1e-3)")
     args = ap.parse_args(argv)
+    if MISSING:
+        print(f"error: {MISSING}", file=sys.stderr)
+        return 1
     try:
         if not args.manifest and not args.logs:
             raise InputError("give --manifest and/or log files (see --help)")
@@ -300,11 +306,21 @@ def main(argv=None):
         rows = read_manifest(args.manifest) if args.manifest else []
         rows += [{"log": p} for p in args.logs]
         runs = [build_run(r) for r in rows]
+        for r in runs:
+            if not r["complete"]:
+                print(f"note: {r['name']} ends at step {int(r['step'][-1]) if len(r['step']) else 0} before its "
+                      f"planned end: left out", file=sys.stderr)
+        runs = [r for r in runs if r["complete"]]
         fits, fronts = {}, {}
         for obj in OBJECTIVES:
             rs = [r for r in runs if r["objective"] == obj]
             if not rs:
                 continue
+            sizes = sorted(set(r["N"] for r in rs))
+            if len(sizes) < 2:  # A, alpha and R_N* would be fitted to nothing: refuse rather than print them
+                raise InputError(f"the {obj} runs have one model size (N = {sizes[0]:.4g}): the law's N terms cannot "
+                                 f"be fitted; give runs of at least two sizes per objective (a one-size experiment "
+                                 f"is scripts/plot_crossover.py's)")
             sel = (lambda r: slice(len(r["D"]) - 1, None)) if args.fit_points == "final" else (lambda r: slice(None))
             cols = {k: np.concatenate([np.broadcast_to(r[k], r["D"].shape)[sel(r)] for r in rs]) for k in ("N", "D", "U")}
             L = np.concatenate([r["best"][sel(r)] for r in rs])

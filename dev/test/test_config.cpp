@@ -58,6 +58,10 @@ int main() {
           "accum per rank: grad_accum %d, 1/2/4 ranks -> %d/%d/%d", tc.grad_accum, tc.accum_per_rank(1),
           tc.accum_per_rank(2), tc.accum_per_rank(4));
     CHECK_DIES([&] { tc.accum_per_rank(3); }, "--batch 8 is not a multiple of --micro-batch 2 x 3 ranks");
-    CHECK_DIES([&] { tc.accum_per_rank(8); }, "x 8 ranks");
+    CHECK_DIES([&] { tc.accum_per_rank(8); }, "--micro-batch 2 x 8 ranks (try --micro-batch 1)");
+    TrainConfig big = plan();
+    big.micro_batch = 8;  // one micro-batch of 8: two ranks need micro-batches of 4
+    big.resolve(1000000, OBJ_AR);
+    CHECK_DIES([&] { big.accum_per_rank(2); }, "--batch 8 is not a multiple of --micro-batch 8 x 2 ranks (try --micro-batch 4)");
     return test_summary();
 }

@@ -194,6 +194,24 @@ def test_errors(tmp):
                 '"batch": 4, "seq_len": 64}\n{"kind": "eval", "step": 5, "val_loss": 3.1}\n{"kind": "ev\n')
     r = run_fitter(bad_log, "--out", os.path.join(tmp, "o"))
     check(r.returncode == 1 and "line 3" in r.stderr, f"truncated log: exit {r.returncode}, {r.stderr.strip()!r}")
+    # One model size per objective (a crossover experiment's runs): the N terms are not identifiable, so no fit.
+    logs = []
+    for i, (obj, ep) in enumerate([("ar", 1), ("ar", 4), ("mdm", 1), ("mdm", 4)]):
+        logs.append(os.path.join(tmp, f"one_size{i}.jsonl"))
+        with open(logs[-1], "w") as f:
+            f.write(json.dumps({"kind": "config", "objective": obj, "params_seed_formula": 1.6e7, "unique_tokens": 2e6,
+                                "batch": 32, "seq_len": 512, "total_steps": 122 * ep}) + "\n")
+            f.write(json.dumps({"kind": "eval", "step": 122 * ep, "val_loss": 6.0 - 0.1 * ep}) + "\n")
+    r = run_fitter(*logs, "--out", os.path.join(tmp, "o"))
+    check(r.returncode == 1 and "one model size (N = 1.6e+07)" in r.stderr,
+          f"one model size: exit {r.returncode}, {r.stderr.strip()!r}")
+    # A run cut off before its planned end is left out, and said so.
+    with open(logs[0], "a") as f:
+        f.write(json.dumps({"kind": "config", "objective": "ar", "params_seed_formula": 1.6e7, "unique_tokens": 2e6,
+                            "batch": 32, "seq_len": 512, "total_steps": 1000}) + "\n")
+    r = run_fitter(*logs, "--out", os.path.join(tmp, "o"))
+    check("note: one_size0.jsonl ends at step 122 before its planned end: left out" in r.stderr,
+          f"cut-off run not reported: {r.stderr.strip()!r}")
 
 
 def main():
