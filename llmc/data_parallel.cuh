@@ -10,9 +10,38 @@
 // the last bits of the gradient sum.
 #pragma once
 #include <dlfcn.h>          // dlopen / dlsym: NCCL resolved at run time
-#include <nccl.h>           // NCCL types and prototypes only (the symbols come from dlsym)
 #include "bootstrap.h"      // ProcessPlace, resolve_rendezvous, rendezvous: the id exchange before NCCL exists
 #include "cuda_common.cuh"  // cudaCheck, floatX
+
+// NCCL's types: from nccl.h where its development files are installed, else (a stock CUDA toolkit has none, and a
+// one-GPU build must not need them) the few used here, with NCCL 2.x's values (bf16 = 9 since 2.10). Where nccl.h
+// is present the values are asserted and the prototypes below must match its own, so the fallback cannot drift
+// (`make cudacheck` also compiles train_gpt.cu with -DLLMC_NO_NCCL_H).
+#if __has_include(<nccl.h>) && !defined(LLMC_NO_NCCL_H)
+#include <nccl.h>
+static_assert(ncclSuccess == 0 && ncclSum == 0 && ncclFloat32 == 7 && ncclFloat64 == 8 && ncclBfloat16 == 9 &&
+                  sizeof(ncclUniqueId) == 128, "NCCL's ABI differs from the fallback declarations below");
+#else
+typedef struct ncclComm* ncclComm_t;
+typedef struct { char internal[128]; } ncclUniqueId;
+typedef enum { ncclSuccess = 0 } ncclResult_t;  // other results only pass through ncclGetErrorString
+typedef enum { ncclSum = 0 } ncclRedOp_t;
+typedef enum { ncclFloat32 = 7, ncclFloat64 = 8, ncclBfloat16 = 9 } ncclDataType_t;
+#endif
+// Prototypes only (for the function-pointer types; the symbols come from dlsym), identical to nccl.h's.
+extern "C" {
+ncclResult_t ncclGetVersion(int* version);
+ncclResult_t ncclGetUniqueId(ncclUniqueId* uniqueId);
+ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank);
+ncclResult_t ncclCommDestroy(ncclComm_t comm);
+const char* ncclGetErrorString(ncclResult_t result);
+ncclResult_t ncclReduceScatter(const void* sendbuff, void* recvbuff, size_t recvcount, ncclDataType_t datatype,
+                               ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream);
+ncclResult_t ncclAllGather(const void* sendbuff, void* recvbuff, size_t sendcount, ncclDataType_t datatype,
+                           ncclComm_t comm, cudaStream_t stream);
+ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count, ncclDataType_t datatype,
+                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream);
+}
 
 // The NCCL entry points used here, looked up in libnccl.so.2 (the prototypes of nccl.h give their types).
 struct NcclApi {
