@@ -24,7 +24,7 @@ struct GpuBackend : ModelBackend {
             llmc_die("the checkpoint's shape cannot run on the GPU kernels (%s); the CPU tool runs any shape",
                      shape_err.c_str());
         use_device_or_die(0, "the CPU tools eval_cpu / generate_cpu run the same program");
-        model.init(cfg, max_rows);
+        model.init(cfg, max_rows, nullptr, "lower --micro-batch (eval_gpu) or --samples (generate_gpu)");
         model.set_master(params.data());
         loaded = true;
     }

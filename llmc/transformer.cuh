@@ -175,7 +175,9 @@ struct Transformer {
     // Allocates parameters, optimizer state and the activations of micro-batches of up to max_batch sequences
     // of cfg.seq_len tokens; with a data-parallel group d, only this rank's ZeRO-1 shard of the fp32 master and
     // moments. Dies with one line if the shape is unsupported or the memory does not fit.
-    void init(const ModelConfig& c, int max_batch, GpuDist* d = nullptr) {
+    // memory_hint: what the program's user can lower when the activations do not fit (its own flags).
+    void init(const ModelConfig& c, int max_batch, GpuDist* d = nullptr,
+              const char* memory_hint = "lower --micro-batch or --seq-len") {
         validate_config(c);
         std::string err = gpu_config_error(c);
         if (!err.empty()) llmc_die("%s", err.c_str());
@@ -210,9 +212,9 @@ struct Transformer {
         cudaCheck(cudaMemGetInfo(&free_before_activations, &total));
         arena_bytes = plan_bytes(max_B);
         if (arena_bytes + kReserveBytes > free_before_activations)
-            llmc_die("--micro-batch %d needs %.2f GiB of activations but only %.2f GiB are free (largest micro-batch "
-                     "that fits: about %d; lower --micro-batch or --seq-len)", max_B, arena_bytes / 1073741824.0,
-                     free_before_activations / 1073741824.0, max_micro_batch());
+            llmc_die("%d sequences per forward need %.2f GiB of activations but only %.2f GiB are free (at most "
+                     "about %d fit; %s)", max_B, arena_bytes / 1073741824.0, free_before_activations / 1073741824.0,
+                     max_micro_batch(), memory_hint);
         cudaCheck(cudaMalloc(&arena, arena_bytes));
         char* p = (char*)arena;
         for (const ActEntry& e : activation_table(max_B)) {
