@@ -188,6 +188,11 @@ def draw(plt, groups, crossings, baselines):
         ax.set_ylabel("best validation loss (nats/token)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
+    epochs = sorted({round(r["epochs"], 2) for runs in groups.values() for r in runs if r["complete"]})
+    if epochs:  # the epoch counts themselves as ticks (1, 2, 4, ...), not powers of ten
+        axes[0].minorticks_off()
+        axes[0].set_xticks(epochs)
+        axes[0].set_xticklabels([f"{e:g}" for e in epochs])
     fig.suptitle("Best validation loss per run: AR vs masked diffusion on repeated data")
     return fig
 
