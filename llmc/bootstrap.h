@@ -315,6 +315,7 @@ inline bool tcp_fetch(const std::string& host, int port, const ProcessPlace& p, 
 // method can work (ranks on several nodes with neither MPI nor MASTER_ADDR).
 inline bool resolve_rendezvous(const std::string& spec, const ProcessPlace& p, std::string* out, std::string* err) {
     if (spec != "auto") { *out = spec; return true; }
+    if (p.world == 1) { *out = "none (one rank)"; return true; }  // --nccl on one process: nothing to exchange
 #ifdef LLMC_MPI
     if (p.launcher == "mpirun") { *out = "mpi"; return true; }
 #endif

@@ -94,13 +94,15 @@ struct GpuDist {
     void init(const std::string& rendezvous_spec, bool force_nccl, double timeout_s = 600) {
         std::string err;
         if (!process_place_from_env(&place, &err)) llmc_die("%s", err.c_str());
+        const bool want_nccl = world() > 1 || force_nccl;
+        // The id's route first: a launch that cannot work is reported before any device is touched.
+        if (want_nccl && !resolve_rendezvous(rendezvous_spec, place, &method, &err)) llmc_die("%s", err.c_str());
         device = use_device_or_die(place.local_rank, "build/train_cpu runs the same training on the CPU");
         int count = 0;
         cudaCheck(cudaGetDeviceCount(&count));
         if (place.local_world > count && root())
             fprintf(stderr, "warning: %d ranks on this node share %d GPU(s)\n", place.local_world, count);
-        if (world() == 1 && !force_nccl) return;
-        if (!resolve_rendezvous(rendezvous_spec, place, &method, &err)) llmc_die("%s", err.c_str());
+        if (!want_nccl) return;
         api.load_or_die();
         ncclUniqueId id{};
         if (root()) nccl_check(api.GetUniqueId(&id), __FILE__, __LINE__);

@@ -76,6 +76,9 @@ static void test_places() {
     CHECK(resolve_rendezvous("auto", two, &spec, &err) && spec.rfind("file:/tmp/llmc-nccl-id-", 0) == 0 &&
               spec.find("-j1") != std::string::npos,
           "one node: '%s'", spec.c_str());
+    ProcessPlace one;  // a plain process (--nccl with one rank): no exchange, so no job id needed
+    CHECK(resolve_rendezvous("auto", one, &spec, &err) && spec == "none (one rank)", "one rank: '%s' %s", spec.c_str(),
+          err.c_str());
     two.job = "";  // no run name (hydra, or LLMC_* without LLMC_JOB_ID): a shared /tmp file could be a stale one
     two.launcher = "pmi";
     CHECK(!resolve_rendezvous("auto", two, &spec, &err) && err.find("no job id in the pmi environment") != std::string::npos &&

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # dev/test/test_gpu_cli.sh — every GPU trainer command the scripts print is accepted by the real trainers, checked
 # on a machine without a GPU: build/cucheck/train_gpt and train_mdm (`make test` links them from the compile check)
-# parse and validate all flags before they select a device, so a command whose flags are right ends in exactly
-# "error: no CUDA device found ..." and one with a misspelt or out-of-range flag ends in the parser's error. This
+# parse and validate all flags (and resolve a multi-GPU launch) before they select a device, so a command whose
+# flags are right ends in exactly "error: no CUDA device found ..." and one with a misspelt or out-of-range flag
+# ends in the parser's error. This
 # catches a script's flag mistake before it costs GPU time. Skipped (counted as passing nothing) where a GPU is
 # visible: there the commands would start training.
 set -u
@@ -72,6 +73,13 @@ reaches_device "dp_check --nccl" "$B/train_gpt" --steps 6 --batch 8 --eval-every
 reaches_device "dp_check tcp" "$B/train_mdm" --micro-batch 2 --dist-init tcp:127.0.0.1:29555
 reaches_device "corruption_check" "$B/train_mdm" --steps 8 --batch 16 --micro-batch 8 --corruption host
 reaches_device "resume_check" "$B/train_gpt" --steps 6 --eval-every 3 --quiet --eval-samples 8 --stop-at 3
+# The multi-GPU launch is resolved before the device, so its mistakes show here too.
+reaches_device "2 ranks by env, job id given" env LLMC_RANK=1 LLMC_WORLD_SIZE=2 LLMC_LOCAL_WORLD_SIZE=2 \
+    LLMC_JOB_ID=j7 "$B/train_gpt"
+err=$(env LLMC_RANK=1 LLMC_WORLD_SIZE=2 LLMC_LOCAL_WORLD_SIZE=2 "$B/train_gpt" 2>&1 >/dev/null)
+[[ "$err" == "error: no job id in the llmc environment"* ]] && ok || bad "2 ranks without a job id: $err"
+err=$(env LLMC_RANK=1 LLMC_WORLD_SIZE=2 "$B/train_mdm" 2>&1 >/dev/null)
+[[ "$err" == "error: cannot tell how to reach rank 0"* ]] && ok || bad "2 ranks, nodes unknown: $err"
 err=$("$B/train_mdm" --corruption cpu 2>&1 >/dev/null)
 [[ "$err" == "error: flag --corruption:"* ]] && ok || bad "--corruption cpu: $err"
 err=$("$B/train_gpt" --corruption gpu 2>&1 >/dev/null)
