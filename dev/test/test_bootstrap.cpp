@@ -278,9 +278,37 @@ static bool test_mpi() {
 }
 #endif
 
+#ifndef LLMC_MPI
+// The plain build under `mpirun -np 2` (what a GPU trainer without USE_MPI meets): auto picks a per-job file, both
+// ranks name the same one from mpirun's own environment, and rank 0's id reaches rank 1 through it.
+static bool test_plain_under_mpirun() {
+    if (!getenv("OMPI_COMM_WORLD_SIZE")) return false;
+    ProcessPlace p;
+    std::string err, spec;
+    CHECK(process_place_from_env(&p, &err) && p.world == 2 && p.launcher == "mpirun" && !p.job.empty(),
+          "mpirun place: %s world %d job '%s'", err.c_str(), p.world, p.job.c_str());
+    CHECK(resolve_rendezvous("auto", p, &spec, &err) && spec.rfind("file:/tmp/llmc-nccl-id-", 0) == 0 &&
+              spec.find(p.job) != std::string::npos,
+          "auto under mpirun without MPI: '%s' %s", spec.c_str(), err.c_str());
+    std::vector<unsigned char> id(128, 0);
+    if (p.rank == 0)
+        for (size_t i = 0; i < id.size(); i++) id[i] = (unsigned char)(i * 29 + 3);
+    CHECK(rendezvous(spec, p, id.data(), id.size(), 30, &err), "file rendezvous: %s", err.c_str());
+    bool same = true;
+    for (size_t i = 0; i < id.size(); i++) same &= id[i] == (unsigned char)(i * 29 + 3);
+    CHECK(same, "rank %d did not receive rank 0's id through the file", p.rank);
+    // The trainers call rendezvous_done after NCCL's collective init, when every rank has read the file; without
+    // that barrier here, the reader removes it.
+    if (p.rank == 1) remove(spec.substr(5).c_str());
+    return true;
+}
+#endif
+
 int main() {
 #ifdef LLMC_MPI
     if (test_mpi()) return test_summary();  // under mpirun: only the MPI exchange (the others fork processes)
+#else
+    if (test_plain_under_mpirun()) return test_summary();
 #endif
     test_places();
     test_bad_specs();

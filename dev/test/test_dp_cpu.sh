@@ -71,6 +71,10 @@ else
     bad "build/test_bootstrap_mpi not built"
 fi
 
+# The same exchange as a GPU trainer built without MPI does it under mpirun: a per-job file named from mpirun's env.
+out=$("${MPI[@]}" build/test_bootstrap 2>&1)
+[ "$(grep -c '^4 passed, 0 failed' <<<"$out")" = 2 ] && ok || bad "file id exchange on 2 mpirun ranks: $out"
+
 # A global batch the ranks cannot split evenly is refused.
 out=$("${MPI[@]}" $TM "${COMMON[@]}" --micro-batch 8 2>&1) && bad "--batch 8 --micro-batch 8 on 2 ranks should fail" ||
     { [[ "$out" == *"error: --batch 8 is not a multiple of --micro-batch 8 x 2 ranks"* ]] && ok || bad "unexpected error: $out"; }
