@@ -10,7 +10,7 @@
 //             tcp:HOST:PORT rank 0 listens on PORT; the others connect to HOST:PORT and read the id
 //             auto         mpi if built with MPI and started by mpirun; else tcp:$MASTER_ADDR:$MASTER_PORT if
 //                          MASTER_ADDR is set; else, when every rank is on this node, a file under /tmp named after
-//                          the launcher's job id (none known, e.g. under MPICH's hydra: an error asking for one)
+//                          the launcher's job id, or LLMC_JOB_ID (none known, e.g. LLMC_* by hand without it: an error)
 #pragma once
 #include <arpa/inet.h>   // htonl / ntohl
 #include <netdb.h>       // getaddrinfo: HOST of tcp:HOST:PORT
@@ -96,10 +96,16 @@ inline bool process_place_from_env(ProcessPlace* p, std::string* err) {
         } else if (!strcmp(l.name, "mpirun")) {
             p->job = env_str("PMIX_NAMESPACE");
             if (p->job.empty()) p->job = env_str("OMPI_MCA_ess_base_jobid");
-        } else if (!strcmp(l.name, "llmc")) {
-            p->job = env_str("LLMC_JOB_ID");
-        }  // pmi (hydra) exports no job id: PMI_ID, where set, differs between the processes of one run
+        } else if (!strcmp(l.name, "pmi")) {
+            // hydra exports no job id (PMI_ID, where set, differs between the processes of one run); the ranks
+            // of one node are the children of one hydra proxy, so its pid names this launch on this node.
+            p->job = "pmi-proxy-" + std::to_string(getppid());
+        }
         break;
+    }
+    if (p->launcher != "none") {  // any launcher: the user's name for this run wins (LLMC_* launches need it)
+        const std::string forced = env_str("LLMC_JOB_ID");
+        if (!forced.empty()) p->job = forced;
     }
     if (p->world < 1 || p->rank >= p->world) {
         *err = "rank " + std::to_string(p->rank) + " of a world of " + std::to_string(p->world) + " (from the " +
@@ -328,7 +334,7 @@ inline bool resolve_rendezvous(const std::string& spec, const ProcessPlace& p, s
     if (p.local_world == p.world) {
         if (p.job.empty()) {  // a file without a run's name could be one a crashed earlier run left behind
             *err = "no job id in the " + p.launcher + " environment to name a rendezvous file after: set LLMC_JOB_ID "
-                   "(unique per run) or MASTER_ADDR, or pass --dist-init tcp:HOST:PORT or file:PATH";
+                   "(unique per run, same on every rank) or MASTER_ADDR, or pass --dist-init tcp:HOST:PORT or file:PATH";
             return false;
         }
         *out = "file:/tmp/llmc-nccl-id-" + std::to_string(getuid()) + "-" + p.job;

@@ -24,7 +24,7 @@ static_assert(ncclSuccess == 0 && ncclSum == 0 && ncclFloat32 == 7 && ncclFloat6
 #else
 typedef struct ncclComm* ncclComm_t;
 typedef struct { char internal[128]; } ncclUniqueId;
-typedef enum { ncclSuccess = 0 } ncclResult_t;  // other results only pass through ncclGetErrorString
+typedef enum { ncclSuccess = 0, ncclNumResults = 8 } ncclResult_t;  // others only go to ncclGetErrorString
 typedef enum { ncclSum = 0 } ncclRedOp_t;
 typedef enum { ncclFloat32 = 7, ncclFloat64 = 8, ncclBfloat16 = 9 } ncclDataType_t;
 #endif

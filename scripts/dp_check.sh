@@ -26,11 +26,12 @@ TOL=(--bf16)
 MPI=(mpirun -np 2 --oversubscribe --allow-run-as-root)
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}  # NCCL's own reason in the run's output when it refuses or fails
-RUN_TIMEOUT=90  # seconds per run: a hung rendezvous or collective fails its check instead of the whole script
+RUN_TIMEOUT=60  # seconds per run: a hung rendezvous or collective fails its check instead of the whole script
 
 run() {  # run NAME CMD...: trainer run with checkpoints and log under $dir/NAME
     local name=$1; shift
-    timeout "$RUN_TIMEOUT" "$@" "${COMMON[@]}" --ckpt-dir "$dir/$name" --log "$dir/$name.jsonl" >"$dir/$name.txt" 2>&1
+    # --foreground: stay in this script's process group, so gpucheck's own timeout also ends a run in progress
+    timeout --foreground -k 10 "$RUN_TIMEOUT" "$@" "${COMMON[@]}" --ckpt-dir "$dir/$name" --log "$dir/$name.jsonl" >"$dir/$name.txt" 2>&1
 }
 same() {  # same NAME A B [compare flags]: compare two runs' final checkpoints and curves
     local name=$1 a=$2 b=$3; shift 3

@@ -46,10 +46,14 @@ static void test_places() {
     CHECK(place_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "8"}, {"SLURM_JOB_NUM_NODES", "2"}, {"SLURM_JOB_ID", "77"}}, &p,
                    &err) && p.launcher == "none" && p.world == 1,
           "sbatch shell: launcher %s world %d %s", p.launcher.c_str(), p.world, err.c_str());
-    // hydra's PMI_ID (port mode) differs between the processes of one run: never a job id
+    // hydra's PMI_ID (port mode) differs between the processes of one run: never a job id; the ranks of a node
+    // share their parent, hydra's proxy, whose pid names the launch. LLMC_JOB_ID overrides any launcher's id.
+    const std::string proxy = "pmi-proxy-" + std::to_string(getppid());
     CHECK(place_of({{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}, {"PMI_ID", "1"}}, &p, &err) && p.launcher == "pmi" &&
-              p.local_rank == 1 && p.job.empty(),
+              p.local_rank == 1 && p.job == proxy,
           "hydra: %s job '%s'", err.c_str(), p.job.c_str());
+    CHECK(place_of({{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}, {"LLMC_JOB_ID", "run1"}}, &p, &err) && p.job == "run1",
+          "hydra with LLMC_JOB_ID: %s job '%s'", err.c_str(), p.job.c_str());
     // The explicit LLMC_* variables win over a launcher's.
     CHECK(place_of({{"LLMC_RANK", "0"}, {"LLMC_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "2"}},
                    &p, &err) && p.launcher == "llmc" && p.rank == 0,
@@ -79,9 +83,9 @@ static void test_places() {
     ProcessPlace one;  // a plain process (--nccl with one rank): no exchange, so no job id needed
     CHECK(resolve_rendezvous("auto", one, &spec, &err) && spec == "none (one rank)", "one rank: '%s' %s", spec.c_str(),
           err.c_str());
-    two.job = "";  // no run name (hydra, or LLMC_* without LLMC_JOB_ID): a shared /tmp file could be a stale one
-    two.launcher = "pmi";
-    CHECK(!resolve_rendezvous("auto", two, &spec, &err) && err.find("no job id in the pmi environment") != std::string::npos &&
+    two.job = "";  // no run name (LLMC_* without LLMC_JOB_ID): a shared /tmp file could be a stale one
+    two.launcher = "llmc";
+    CHECK(!resolve_rendezvous("auto", two, &spec, &err) && err.find("no job id in the llmc environment") != std::string::npos &&
               err.find("LLMC_JOB_ID") != std::string::npos,
           "no job id: '%s'", err.c_str());
     setenv("MASTER_ADDR", "node7", 1);
