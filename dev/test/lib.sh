@@ -17,6 +17,10 @@ expect_error() {
     fi
 }
 
+# has TEXT NEEDLE / hasnt TEXT NEEDLE: TEXT (a command's output) contains / lacks NEEDLE.
+has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: ${1:0:400}"; }
+hasnt() { [[ "$1" != *"$2"* ]] && ok || bad "unexpected '$2'"; }
+
 finish() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]

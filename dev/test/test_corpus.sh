@@ -5,10 +5,8 @@
 # into dev/data/README.md: a tokenizer change that moves one token boundary in 9.9M tokens fails here.
 # Run from the repository root after `make data`.
 set -u
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+cd "$(dirname "$0")/../.."
+source dev/test/lib.sh
 check() {  # check NAME GOT WANT
     if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi
 }
@@ -38,5 +36,4 @@ check "documents shared by train and val" "$dups" 0
 # Attribution (CC BY-SA 4.0): every article of both splits is listed by title.
 check "titles listed" "$(grep -vc '^#' $CORPUS/wikipedia_titles.txt)" $((2142 + 113))
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -10,8 +10,6 @@ source dev/test/lib.sh
 PY=${PYTHON:-/usr/bin/python3}
 X=scripts/crossover.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: ${1:0:400}"; }
-hasnt() { [[ "$1" != *"$2"* ]] && ok || bad "unexpected '$2'"; }
 
 # ---- dry-run of the default plan: U=2e6 of the Wikipedia sample, S=512, batch 32, 8 validations per run
 out=$(bash $X --dry-run 2>&1)

@@ -7,7 +7,6 @@ cd "$(dirname "$0")/../.."
 source dev/test/lib.sh
 S=scripts/seed
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: $1"; }
 
 out=$(bash $S/train_ar_100m.sh --dry-run 2>&1)
 for w in "steps=9532" "warmup=24402" "samples=2440244" "--model 140m" "--epochs 50" "--unique-tokens 99952399" "--steps 0" \
