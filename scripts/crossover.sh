@@ -173,21 +173,6 @@ done
 # their last step): ceil(STEPS / EVALS).
 eval_every() { echo $(( ($1 + EVALS - 1) / EVALS )); }
 
-# The plan: steps by the seed's arithmetic (as train_run derives them), tokens, and the time estimate.
-declare -A STEPS_OF TOKENS_OF
-tok_ar=0; tok_mdm=0
-note "plan: $TRAINER_KIND trainer, $MODEL, U=$UNIQUE, S=$SEQ_LEN, batch $GLOBAL_BATCH, lr $LR -> $MIN_LR, dropout $DROPOUT," \
-     "$EVALS validations per run on $((EVAL_ITERS * GLOBAL_BATCH)) sequences (MDM: K=$TRAIN_MC_SAMPLES stratified)"
-for r in "${RUNS[@]}"; do
-    obj=${r%%:*} e=${r#*:}
-    steps=$(seed_iters "$(seed_train_samples "$UNIQUE" "$e")")
-    [ "$steps" -ge 1 ] || die "$obj at $e epochs: U=$UNIQUE x $e / S=$SEQ_LEN is less than one batch of $GLOBAL_BATCH sequences"
-    STEPS_OF[$r]=$steps
-    t=$((steps * GLOBAL_BATCH * SEQ_LEN))
-    TOKENS_OF[$r]=$t
-    if [ "$obj" = ar ]; then tok_ar=$((tok_ar + t)); else tok_mdm=$((tok_mdm + t)); fi
-    note "  ${obj}_e$e: $e epochs, $steps steps, $t tokens, validation every $(eval_every "$steps") steps"
-done
 # The time model of a run: a fixed part (start-up, validations, the end) plus its tokens at the rate of training
 # steps. Estimated (mini at S=512 on the GPU only) until a run of the objective has been measured, then from that
 # objective's runs so far: the steps' time from the log's "ms" of each step, the rest of the wall time per run.
@@ -195,20 +180,6 @@ declare -A EST_RATE TRAIN_SECONDS_DONE OTHER_SECONDS_DONE TOKENS_DONE RUNS_DONE
 if [ "$TRAINER_KIND" = gpu ] && [ "$MODEL" = mini ] && [ "$SEQ_LEN" = 512 ]; then
     EST_RATE[ar]=$EST_TOKS_AR; EST_RATE[mdm]=$EST_TOKS_MDM
 fi
-if [ "$TRAINER_KIND" = cpu ] && [ $((tok_ar + tok_mdm)) -gt 2000000 ]; then
-    note "warning: the CPU reference trains ~10^3 tokens/s at its tiny size, so $((tok_ar + tok_mdm)) tokens take days; a" \
-         "CPU check of the pipeline: --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512" \
-         "--epochs-ar 1,2 --epochs-mdm 1,2 --evals 2 --eval-batches 1"
-fi
-if [ "$TRAINER_KIND" = gpu ]; then
-    note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra="${EST_RATE[ar]:-0}" -v rm="${EST_RATE[mdm]:-0}" -v n=${#RUNS[@]} \
-        -v o=$EST_RUN_OVERHEAD_S 'BEGIN {
-        printf "training tokens: AR %.1fM, MDM %.1fM; ", a / 1e6, m / 1e6
-        if (ra > 0) printf "ESTIMATED time (mini at ~%.1fM / %.1fM tok/s, not measured): %.1f minutes", ra / 1e6, rm / 1e6, (a / ra + m / rm + n * o) / 60
-        else printf "no time estimate for this model / sequence length (the estimate is for mini at S=512)" }')"
-fi
-limited() { awk -v l="$TIME_LIMIT" 'BEGIN { exit !(l > 0) }'; }
-if limited; then note "time limit: $TIME_LIMIT s of training runs (--time-limit; 0 = none)"; fi
 # predict_seconds OBJ TOKENS: the run's predicted wall time, or nothing when there is no rate to go by.
 predict_seconds() {
     if [ -n "${TOKENS_DONE[$1]:-}" ]; then
@@ -219,6 +190,35 @@ predict_seconds() {
     fi
 }
 
+# The plan: steps by the seed's arithmetic (as train_run derives them), tokens, and the time estimate.
+declare -A STEPS_OF TOKENS_OF
+tok_ar=0; tok_mdm=0; est_s=0  # est_s: the runs' predicted seconds, by the estimate (no run measured yet)
+note "plan: $TRAINER_KIND trainer, $MODEL, U=$UNIQUE, S=$SEQ_LEN, batch $GLOBAL_BATCH, lr $LR -> $MIN_LR, dropout $DROPOUT," \
+     "$EVALS validations per run on $((EVAL_ITERS * GLOBAL_BATCH)) sequences (MDM: K=$TRAIN_MC_SAMPLES stratified)"
+for r in "${RUNS[@]}"; do
+    obj=${r%%:*} e=${r#*:}
+    steps=$(seed_iters "$(seed_train_samples "$UNIQUE" "$e")")
+    [ "$steps" -ge 1 ] || die "$obj at $e epochs: U=$UNIQUE x $e / S=$SEQ_LEN is less than one batch of $GLOBAL_BATCH sequences"
+    STEPS_OF[$r]=$steps
+    t=$((steps * GLOBAL_BATCH * SEQ_LEN))
+    TOKENS_OF[$r]=$t
+    if [ "$obj" = ar ]; then tok_ar=$((tok_ar + t)); else tok_mdm=$((tok_mdm + t)); fi
+    est_s=$(awk -v a="$est_s" -v p="$(predict_seconds "$obj" "$t")" 'BEGIN { print a + p }')
+    note "  ${obj}_e$e: $e epochs, $steps steps, $t tokens, validation every $(eval_every "$steps") steps"
+done
+if [ "$TRAINER_KIND" = cpu ] && [ $((tok_ar + tok_mdm)) -gt 2000000 ]; then
+    note "warning: the CPU reference trains ~10^3 tokens/s at its tiny size, so $((tok_ar + tok_mdm)) tokens take days; a" \
+         "CPU check of the pipeline: --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512" \
+         "--epochs-ar 1,2 --epochs-mdm 1,2 --evals 2 --eval-batches 1"
+fi
+if [ "$TRAINER_KIND" = gpu ]; then
+    note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra="${EST_RATE[ar]:-0}" -v rm="${EST_RATE[mdm]:-0}" -v e="$est_s" 'BEGIN {
+        printf "training tokens: AR %.1fM, MDM %.1fM; ", a / 1e6, m / 1e6
+        if (ra > 0) printf "ESTIMATED time (mini at ~%.1fM / %.1fM tok/s, not measured): %.1f minutes", ra / 1e6, rm / 1e6, e / 60
+        else printf "no time estimate for this model / sequence length (the estimate is for mini at S=512)" }')"
+fi
+limited() { awk -v l="$TIME_LIMIT" 'BEGIN { exit !(l > 0) }'; }
+if limited; then note "time limit: $TIME_LIMIT s of training runs (--time-limit; 0 = none)"; fi
 # Cheapest run first (ties: AR first): both objectives' rates are measured early, and a time limit falls on the
 # most expensive runs, whose absence the report shows (MDM's best at its longest run completed is flagged).
 mapfile -t RUNS < <(for k in "${!RUNS[@]}"; do printf '%s\t%s\t%s\n' "${TOKENS_OF[${RUNS[$k]}]}" "$k" "${RUNS[$k]}"; done |
