@@ -1,40 +1,73 @@
 // llmc/eval.h — validation statistics shared by every trainer: AR mean NLL (and perplexity), and the MDM
 // Monte-Carlo ELBO with its standard error.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 #include "objective.h"
 
-// Accumulates per-token loss estimates of N sequences x K Monte-Carlo draws (K = 1 for AR, where the NLL is
-// exact). mean() is the average over sequences and draws. mc_stderr() is the standard error of that mean due
-// to the Monte-Carlo draws alone, for the fixed validation set: sqrt(sum_i var_i / K) / N with var_i the
-// sample variance of sequence i's K draws; it is what separates two checkpoints evaluated on the same set.
+// The per-token loss estimates of N sequences x K Monte-Carlo draws (K = 1 for AR, where the NLL is exact), each
+// with its draw's masking probability p. mean() is the average over sequences and draws. mc_stderr() is the
+// standard error of that mean due to the Monte-Carlo draws alone, for the fixed validation set: sqrt(sum_i v_i) / N
+// with v_i the estimated variance of sequence i's mean of K draws; it is what separates two checkpoints evaluated
+// on the same set. Independent draws: v_i = sample variance / K. Stratified draws (one t per stratum of width 1/K)
+// are not independent, and the sample variance would include the spread of the ELBO integrand over t, which
+// stratification removes; v_i is then the successive-difference estimate over the draws sorted by t,
+// sum_j (f_(j) - f_(j-1))^2 / (2K(K-1)), which sees only what changes from one stratum to the next.
 struct LossStats {
     int K = 1;
-    std::vector<double> sum, sumsq;  // per sequence over its draws
+    bool stratified = false;
+    std::vector<double> value, p;  // draw k of sequence i at i*K + k
 
-    explicit LossStats(int draws = 1) : K(draws) {}
-    // value = the per-token loss estimate of draw k of sequence i.
-    void add(int64_t i, double value) {
-        if ((size_t)i >= sum.size()) { sum.resize((size_t)i + 1, 0.0); sumsq.resize((size_t)i + 1, 0.0); }
-        sum[(size_t)i] += value;
-        sumsq[(size_t)i] += value * value;
+    LossStats(int64_t n_sequences, int draws, bool stratified_draws)
+        : K(draws), stratified(stratified_draws), value((size_t)(n_sequences * draws), 0.0),
+          p((size_t)(n_sequences * draws), 0.0) {}
+    // v = the per-token loss estimate of draw k of sequence i, drawn at masking probability prob (1 for AR).
+    void set(int64_t i, int k, double v, double prob) {
+        value[(size_t)(i * K + k)] = v;
+        p[(size_t)(i * K + k)] = prob;
     }
-    int64_t sequences() const { return (int64_t)sum.size(); }
+    // Data parallel: every rank fills its own sequences and leaves the rest 0, so the element-wise sum of these
+    // arrays over ranks is the one-process result; sum_arrays(f) calls f on each (f sums it across ranks).
+    template <class F> void sum_arrays(F&& f) { f(value); f(p); }
+
+    int64_t sequences() const { return (int64_t)(value.size() / (size_t)K); }
     double mean() const {
         double s = 0;
-        for (double x : sum) s += x;
-        return sum.empty() ? NAN : s / ((double)sum.size() * K);
+        for (double x : value) s += x;
+        return value.empty() ? NAN : s / (double)value.size();
     }
     double mc_stderr() const {
-        if (K < 2 || sum.empty()) return 0.0;
+        if (K < 2 || value.empty()) return 0.0;
         double v = 0;
-        for (size_t i = 0; i < sum.size(); i++) {
-            double m = sum[i] / K;
-            v += (sumsq[i] - K * m * m) / (K - 1) / K;  // variance of sequence i's mean of K draws
+        std::vector<int> order((size_t)K);
+        for (int64_t i = 0; i < sequences(); i++) {
+            const double* f = value.data() + (size_t)(i * K);
+            if (stratified) {
+                const double* t = p.data() + (size_t)(i * K);
+                for (int k = 0; k < K; k++) order[(size_t)k] = k;
+                std::sort(order.begin(), order.end(), [&](int a, int b) { return t[a] < t[b]; });
+                // Collapsed strata: neighbouring strata in pairs (the last group a triple when K is odd),
+                // each group's draws treated as independent draws from their union.
+                for (int j0 = 0; j0 + 1 < K; j0 += 2) {
+                    const int n = (K - j0 == 3) ? 3 : 2;
+                    double m = 0, ss = 0;
+                    for (int j = j0; j < j0 + n; j++) m += f[order[(size_t)j]];
+                    m /= n;
+                    for (int j = j0; j < j0 + n; j++) ss += (f[order[(size_t)j]] - m) * (f[order[(size_t)j]] - m);
+                    v += n * (ss / (n - 1)) / ((double)K * K);
+                    if (n == 3) break;
+                }
+            } else {
+                double m = 0, ss = 0;
+                for (int k = 0; k < K; k++) m += f[k];
+                m /= K;
+                for (int k = 0; k < K; k++) ss += (f[k] - m) * (f[k] - m);
+                v += ss / (K - 1) / K;
+            }
         }
-        return sqrt(v > 0 ? v : 0) / (double)sum.size();
+        return sqrt(v) / (double)sequences();
     }
 };
 
@@ -55,9 +88,7 @@ LossStats run_validation(const Sampler& val, int64_t n_sequences, int S, int mic
     if (!mdm) K = 1;
     const int64_t N = val.size() < n_sequences ? val.size() : n_sequences;
     const int B = micro_batch;
-    LossStats stats(K);
-    stats.sum.assign((size_t)N, 0.0);
-    stats.sumsq.assign((size_t)N, 0.0);
+    LossStats stats(N, K, mdm && stratified);
     std::vector<int> y((size_t)B * (S + 1)), inputs((size_t)B * S), targets((size_t)B * S);
     std::vector<float> weight((size_t)B * S), row_loss((size_t)B * S);
     for (int k = 0; k < K; k++) {
@@ -76,7 +107,8 @@ LossStats run_validation(const Sampler& val, int64_t n_sequences, int S, int mic
             for (int b = 0; b < rows; b++) {
                 double v = 0;
                 for (int s = 0; s < S; s++) v += (double)weight[(size_t)b * S + s] * row_loss[(size_t)b * S + s];
-                stats.add(i0 + b, v * rows);
+                const double p = mdm ? mdm_eval_prob(seed, (uint32_t)(i0 + b), k, K, stratified, eps) : 1.0;
+                stats.set(i0 + b, k, v * rows, p);
             }
         }
     }

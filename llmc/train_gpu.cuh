@@ -119,8 +119,7 @@ struct GpuRun {
     // Validation results of every rank (each evaluated its round-robin share of the batches) summed into all:
     // each sequence's sums come from exactly one rank, so the totals equal a one-GPU evaluation bit for bit.
     LossStats gather(LossStats st) {
-        dist.allreduce_sum_host(st.sum.data(), st.sum.size(), model.stream);
-        dist.allreduce_sum_host(st.sumsq.data(), st.sumsq.size(), model.stream);
+        st.sum_arrays([&](std::vector<double>& a) { dist.allreduce_sum_host(a.data(), a.size(), model.stream); });
         return st;
     }
 

@@ -37,8 +37,7 @@ static LossStats evaluate(Dist& dist, ref::Model<float>& model, const Sampler& v
                               std::copy(model.row_loss.begin(), model.row_loss.begin() + (size_t)rows * tc.seq_len, row_loss);
                           },
                           dist.rank(), dist.world());
-    dist.allreduce_sum(st.sum.data(), st.sum.size());
-    dist.allreduce_sum(st.sumsq.data(), st.sumsq.size());
+    st.sum_arrays([&](std::vector<double>& a) { dist.allreduce_sum(a.data(), a.size()); });
     return st;
 }
 
