@@ -13,6 +13,10 @@ class InputError(Exception):
     """A problem with the user's manifest or logs; reported as one 'error: ...' line."""
 
 
+class NoEvalError(InputError):
+    """A well-formed log without a validation after step 0: a run stopped or failed before its first one."""
+
+
 def read_log(path):
     """(last config record or {}, eval records, train records) of a JSONL log, records as dicts sorted by step.
 
@@ -47,7 +51,7 @@ def read_log(path):
             elif rec.get("kind") == "train" and isinstance(rec.get("step"), int):
                 trains[rec["step"]] = rec
     if not any(s > 0 for s in evals):
-        raise InputError(f"log '{path}': no eval records after step 0")
+        raise NoEvalError(f"log '{path}': no eval records after step 0")
     return config, [evals[s] for s in sorted(evals)], [trains[s] for s in sorted(trains)]
 
 

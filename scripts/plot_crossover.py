@@ -8,7 +8,7 @@ training FLOPs, and whether / from which compute the best MDM run beats the best
 Writes DIR/results.md, DIR/results.csv and DIR/crossover.png (when matplotlib is importable; otherwise the PNG is
 skipped with a note). FLOPs are the seed's convention C = 6 N D (N = the seed's parameter formula, D = trained
 tokens). A run counts only when its log reaches its last planned step ("complete"); a cut-off run is listed but
-left out of the comparison and the plot. MDM beats AR only when its loss is lower by more than two standard errors.
+left out of the comparison and the plot, and one with no validation after step 0 is left out with a note. MDM beats AR only when its loss is lower by more than two standard errors.
 With --val-data, each comparison also gets a reference: the loss of a unigram model of its U training tokens.
 """
 import argparse
@@ -19,7 +19,7 @@ import os
 import sys
 from collections import Counter
 
-from analysis import InputError, read_log, save_plot  # log reader and figure saving shared with fit_scaling.py
+from analysis import InputError, NoEvalError, read_log, save_plot  # log reader and figure saving shared with fit_scaling.py
 
 COLUMNS = ["run", "objective", "model", "params", "unique_tokens", "epochs", "steps", "tokens", "flops",
            "best_val_loss", "best_val_stderr", "best_step", "mc_samples", "wall_s", "tok_per_s", "complete"]
@@ -213,7 +213,17 @@ def main(argv=None):
                       if os.path.isfile(os.path.join(d, "train.jsonl")))
         if not dirs:
             raise InputError(f"no run folders with a train.jsonl in '{args.runs}'")
-        runs = sorted((load_run(d) for d in dirs), key=lambda r: (r["objective"], r["unique_tokens"], r["epochs"]))
+        runs, left_out = [], []
+        for d in dirs:  # a run that ended before its first validation has nothing to report; the rest still do
+            try:
+                runs.append(load_run(d))
+            except NoEvalError as e:
+                left_out.append(f"note: run '{d}' left out: {e}")
+        if not runs:
+            raise InputError(f"none of the {len(dirs)} runs in '{args.runs}' has a validation after step 0")
+        for line in left_out:
+            print(line, file=sys.stderr)
+        runs.sort(key=lambda r: (r["objective"], r["unique_tokens"], r["epochs"]))
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -246,8 +256,7 @@ def main(argv=None):
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("# Scaled-down crossover: best validation loss per run\n\n"
                 "Loss in nats/token on the same validation sequences for every run: AR mean NLL, MDM stratified "
-                "Monte-Carlo ELBO (K draws) +- its Monte-Carlo standard error (computed as if the K stratified draws "
-                "were independent, which over-states it: the comparison is conservative). "
+                "Monte-Carlo ELBO (K draws) +- its Monte-Carlo standard error (collapsed strata: llmc/eval.h). "
                 "FLOPs = 6 N D (seed convention). wall s: the whole run (start-up and validations included); "
                 "tok/s: training steps only.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n")
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
