@@ -29,13 +29,15 @@ EST_TOKS_AR=1500000
 EST_TOKS_MDM=1100000
 EST_RUN_OVERHEAD_S=5
 DEFAULT_GPU_TIME_LIMIT=590  # seconds of training runs: the whole experiment within 10 minutes of one GPU
+OVERRUN_S=${CROSSOVER_OVERRUN_S:-20}  # with a time limit, a run still going this long past it is stopped
 
 usage() { echo "usage: scripts/crossover.sh [options] [-- trainer flags]
 Trains AR and MDM on U unique tokens at each epoch count, then writes OUT/results.md, OUT/results.csv and
 OUT/crossover.png (scripts/plot_crossover.py) and prints the table and whether/where MDM overtakes AR.
 One run per objective and epoch count in OUT/<objective>_e<epochs>/ (train.jsonl, train.txt, wall_seconds; no
 checkpoints). The report covers every OUT/*/train.jsonl, so a cut-off experiment is completed by rerunning only
-the missing epoch counts into the same OUT.
+the missing epoch counts into the same OUT (the last lines print that command). A failed run ends its objective
+(its later runs are skipped), not the experiment: the report covers what ran, then the script exits non-zero.
 
 The default GPU plan (mini, U=2M of the bundled Wikipedia sample, AR 1..32 and MDM 4..128 epochs) is ESTIMATED at
 ~8.7 minutes on one H100/H200 (~1.5M AR / ~1.1M MDM tok/s, scaled by FLOPs from the measured 140m throughput); it
@@ -49,7 +51,8 @@ options:
   --epochs-ar LIST      AR epoch counts, comma-separated positive integers, or none (default 1,2,4,8,16,32)
   --epochs-mdm LIST     MDM epoch counts, or none (default 4,16,64,128)
   --time-limit SECONDS  skip runs predicted to end more than SECONDS after the first run started (a run with
-                        nothing to predict from: once SECONDS have passed); 0 = no limit
+                        nothing to predict from: once SECONDS have passed), and stop a run still going 20 s past
+                        it (the report lists it as incomplete); 0 = no limit
                         (default 590 with --trainer gpu, 0 with --trainer cpu)
   --model PRESET        model preset of llmc/config.h (default mini; shape overrides go after --)
   --seq-len S           sequence length (default 512)
@@ -224,7 +227,8 @@ if limited; then note "time limit: $TIME_LIMIT s of training runs (--time-limit;
 mapfile -t RUNS < <(for k in "${!RUNS[@]}"; do printf '%s\t%s\t%s\n' "${TOKENS_OF[${RUNS[$k]}]}" "$k" "${RUNS[$k]}"; done |
                     sort -n -k1,1 -k2,2 | cut -f3)
 
-SKIPPED=()
+SKIPPED=() FAILED=() FAILED_WHY=() STOPPED=()  # runs as objective:epochs
+declare -A FAILED_RUN  # objective -> its run that failed: the objective's later runs are skipped (same trainer)
 elapsed=0  # seconds since the first run started (dry-run: the predicted seconds of the runs before)
 t_start=$EPOCHREALTIME
 i=0
@@ -237,6 +241,11 @@ for r in "${RUNS[@]}"; do
     EXTRA=()
     if [ "$OBJECTIVE" = mdm ]; then EXTRA+=(--stratified); fi
     EXTRA+=("${USER_EXTRA[@]}")
+    if [ -n "${FAILED_RUN[$OBJECTIVE]:-}" ]; then
+        SKIPPED+=("$r")
+        note "[$i/${#RUNS[@]}] skipped $RUN_NAME: ${FAILED_RUN[$OBJECTIVE]} failed"
+        continue
+    fi
     pred=$(predict_seconds "$OBJECTIVE" "${TOKENS_OF[$r]}")
     # Over the limit: predicted to end past it, or (no rate to predict with) started with no time left.
     if limited && awk -v e="$elapsed" -v p="${pred:--1}" -v l="$TIME_LIMIT" \
@@ -251,17 +260,35 @@ for r in "${RUNS[@]}"; do
         elapsed=$(awk -v e="$elapsed" -v p="${pred:-0}" 'BEGIN { print e + p }')
         continue
     fi
+    # A run slower than predicted is stopped OVERRUN_S past the limit, so that the report (and whatever else a
+    # device session runs after it) still happens; its log ends early and the report lists it as incomplete.
+    RUN_TIMEOUT=
+    if limited; then
+        RUN_TIMEOUT=$(awk -v e="$elapsed" -v l="$TIME_LIMIT" -v g=$OVERRUN_S 'BEGIN { printf "%.0f", (l > e ? l - e : 0) + g }')
+    fi
     run_dir=$OUT_DIR/$RUN_NAME
     mkdir -p "$run_dir"
     rm -f "$run_dir/wall_seconds"
     t0=$EPOCHREALTIME
     # A subshell, so that a die inside the launcher ends only it; the trainer's own error line is then reported.
-    if ! (train_run) >"$run_dir/train.txt" 2>&1; then
+    rc=0
+    (train_run) >"$run_dir/train.txt" 2>&1 || rc=$?
+    wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    elapsed=$(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    if [ $rc -ne 0 ]; then
+        if [ -n "$RUN_TIMEOUT" ] && { [ $rc -eq 124 ] || [ $rc -eq 137 ]; }; then
+            STOPPED+=("$r")
+            echo "[$i/${#RUNS[@]}] $RUN_NAME stopped after ${wall}s (predicted ${pred:-?}s): ${OVERRUN_S}s past the time limit" >&2
+            continue
+        fi
         why=$(grep -m1 '^error' "$run_dir/train.txt" || tail -n 1 "$run_dir/train.txt")
         why=${why#error: }
-        die "run $RUN_NAME failed: $why (output: $run_dir/train.txt)"
+        FAILED+=("$r")
+        FAILED_WHY+=("$RUN_NAME: $why (output: $run_dir/train.txt)")
+        FAILED_RUN[$OBJECTIVE]=$RUN_NAME
+        echo "[$i/${#RUNS[@]}] $RUN_NAME FAILED after ${wall}s: $why" >&2
+        continue
     fi
-    wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     echo "$wall" >"$run_dir/wall_seconds"
     steps_s=$(grep '"kind": "train"' "$run_dir/train.jsonl" | grep -o '"ms": [0-9.eE+-]*' |
               awk '{ s += $2 } END { printf "%.3f", s / 1000 }')
@@ -270,11 +297,11 @@ for r in "${RUNS[@]}"; do
                                       'BEGIN { print a + (w > t ? w - t : 0) }')
     TOKENS_DONE[$OBJECTIVE]=$(( ${TOKENS_DONE[$OBJECTIVE]:-0} + TOKENS_OF[$r] ))
     RUNS_DONE[$OBJECTIVE]=$(( ${RUNS_DONE[$OBJECTIVE]:-0} + 1 ))
-    elapsed=$(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     best=$(grep '"kind": "eval"' "$run_dir/train.jsonl" | tail -n 1 | grep -o '"best_val_loss": [^,}]*' | cut -d' ' -f2 || true)
     echo "[$i/${#RUNS[@]}] $OBJECTIVE $EPOCHS epochs: $steps steps in ${wall}s (predicted ${pred:-?}s), best validation loss $best" >&2
 done
-report
+# The report covers every run folder with a log (a failed run's too, if it validated before failing).
+if [ "$DRY_RUN" = 1 ] || compgen -G "$OUT_DIR/*/train.jsonl" >/dev/null; then report || [ ${#FAILED[@]} -gt 0 ]; fi
 if [ "$DRY_RUN" != 1 ]; then  # the measured time model, to size the next plan with (EST_* above)
     rates=()
     for obj in ar mdm; do
@@ -284,12 +311,18 @@ if [ "$DRY_RUN" != 1 ]; then  # the measured time model, to size the next plan w
             printf "%s %.0f tok/s + %.1f s a run", o, (s > 0 ? t / s : 0), x / n
             if (e) printf " (estimate %.0f + %d)", e, eo }')")
     done
-    echo "crossover: $((i - ${#SKIPPED[@]})) runs in $(printf '%.0f' "$elapsed")s; measured: $(IFS=';'; echo "${rates[*]:-none}" | sed 's/;/, /g')"
+    echo "crossover: $((i - ${#SKIPPED[@]} - ${#FAILED[@]} - ${#STOPPED[@]})) runs in $(printf '%.0f' "$elapsed")s; measured: $(IFS=';'; echo "${rates[*]:-none}" | sed 's/;/, /g')"
 fi
-if [ ${#SKIPPED[@]} -gt 0 ]; then
-    skip_ar=() skip_mdm=()
-    for r in "${SKIPPED[@]}"; do if [ "${r%%:*}" = ar ]; then skip_ar+=("${r#*:}"); else skip_mdm+=("${r#*:}"); fi; done
+INCOMPLETE=()  # in plan order
+for r in "${RUNS[@]}"; do
+    [[ " ${SKIPPED[*]} ${STOPPED[*]} ${FAILED[*]} " == *" $r "* ]] && INCOMPLETE+=("$r")
+done
+if [ ${#INCOMPLETE[@]} -gt 0 ]; then
+    redo_ar=() redo_mdm=()
+    for r in "${INCOMPLETE[@]}"; do if [ "${r%%:*}" = ar ]; then redo_ar+=("${r#*:}"); else redo_mdm+=("${r#*:}"); fi; done
     join() { local IFS=,; echo "${*:-none}"; }
-    note "skipped for the time limit: $(for r in "${SKIPPED[@]}"; do printf '%s_e%s ' "${r%%:*}" "${r#*:}"; done)- to complete the experiment later, rerun with the same options and" \
-         "--epochs-ar $(join "${skip_ar[@]}") --epochs-mdm $(join "${skip_mdm[@]}") --time-limit 0 (same --out)"
+    note "not run to the end: $(for r in "${INCOMPLETE[@]}"; do printf '%s_e%s ' "${r%%:*}" "${r#*:}"; done)- to complete the experiment later, rerun with the same options and" \
+         "--epochs-ar $(join "${redo_ar[@]}") --epochs-mdm $(join "${redo_mdm[@]}") --time-limit 0 (same --out)"
 fi
+if [ ${#FAILED[@]} -eq 1 ]; then die "run ${FAILED_WHY[0]/: / failed: }"; fi
+if [ ${#FAILED[@]} -gt 1 ]; then die "${#FAILED[@]} runs failed: $(IFS=';'; echo "${FAILED_WHY[*]}" | sed 's/;/; /g')"; fi

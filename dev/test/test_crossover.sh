@@ -140,6 +140,13 @@ SEED_OF_RUN=7 run $S/ar_e2 ar 2 20 "20:4.8:0"
 out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref 2>&1)
 has "$out" "warning: these runs differ in seed: they are not one experiment"
 rm -r $S/ar_e2
+# A run that ended before its first validation (config and train records only) is left out with a note.
+run $S/ar_e2 ar 2 20 ""
+out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref 2>&1) && ok || bad "a run without validations: $out"
+has "$out" "note: run '$S/ar_e2' left out: log '$S/ar_e2/train.jsonl': no eval records after step 0"
+has "$out" "no crossover"
+mkdir -p $tmp/noeval && mv $S/ar_e2 $tmp/noeval/
+expect_error "none of the 1 runs in '$tmp/noeval' has a validation after step 0" "$PY" scripts/plot_crossover.py --runs $tmp/noeval
 echo '{"kind": "eval", "step": 3, "val_loss": "x"}' >>$S/ar_e1/train.jsonl
 expect_error "ar_e1/train.jsonl' line 6" "$PY" scripts/plot_crossover.py --runs $S
 
@@ -197,6 +204,31 @@ if [ -x build/train_cpu ]; then
           --epochs-mdm none --out "$tmp/fail" -- --bogus 2>&1 >/dev/null) && bad "a failing trainer must fail the script" || ok
     [ "$(grep -c '^error' <<<"$err")" -eq 1 ] && [[ "$(tail -n 1 <<<"$err")" == "error: run ar_e1 failed: unknown flag --bogus"* ]] &&
         ok || bad "failing trainer: $err"
+    # A failing objective does not end the experiment: fake GPU trainers, train_gpt = the CPU trainer's AR and
+    # train_mdm = a program that fails at once. Order ar_e1, mdm_e1, ar_e2, mdm_e2: both AR runs complete and are
+    # reported, mdm_e2 is skipped because mdm_e1 failed, and the script ends with one error line naming the failure.
+    F=$tmp/fake && mkdir -p $F
+    printf '#!/bin/sh\nexec %q --objective ar "$@"\n' "$PWD/build/train_cpu" >$F/train_gpt
+    printf '#!/bin/sh\necho "error: injected failure" >&2\nexit 3\n' >$F/train_mdm
+    chmod +x $F/train_gpt $F/train_mdm
+    set -- --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 --evals 1 --eval-batches 1
+    out=$(PYTHON="$PY" bash $X --build-dir $F "$@" --epochs-ar 1,2 --epochs-mdm 1,2 --out $tmp/failing -- --threads 2 2>&1) &&
+        bad "a failed run must fail the script" || ok
+    has "$out" "[2/4] mdm_e1 FAILED after"; has "$out" "[4/4] skipped mdm_e2: mdm_e1 failed"
+    has "$out" "[3/4] ar 2 epochs: 8 steps"
+    [[ "$(tail -n 1 <<<"$out")" == "error: run mdm_e1 failed: injected failure (output: $tmp/failing/mdm_e1/train.txt)" ]] &&
+        ok || bad "last line: $(tail -n 1 <<<"$out")"
+    has "$out" "--epochs-ar none --epochs-mdm 1,2 --time-limit 0"
+    [ "$(cut -d, -f1 $tmp/failing/results.csv | tr '\n' ' ')" = "run ar_e1 ar_e2 " ] && ok || bad "report of the AR runs"
+    # A run slower than its time limit is stopped (here 1 s past a 5 s limit) and the experiment goes on to its
+    # report; the stopped run is named for a rerun.
+    printf '#!/bin/sh\nsleep 30\n' >$F/train_mdm
+    t0=$SECONDS
+    out=$(CROSSOVER_OVERRUN_S=1 PYTHON="$PY" bash $X --build-dir $F "$@" --epochs-ar 1 --epochs-mdm 1 --time-limit 5 \
+          --out $tmp/stopped -- --threads 2 2>&1) && ok || bad "a stopped run is not a failure: $out"
+    [ $((SECONDS - t0)) -lt 25 ] && ok || bad "the slow run was not stopped ($((SECONDS - t0)) s)"
+    has "$out" "mdm_e1 stopped after"; has "$out" "past the time limit"
+    has "$out" "--epochs-ar none --epochs-mdm 1 --time-limit 0"; has "$out" "crossover: 1 runs in"
 else
     bad "build/train_cpu not built (run make)"
 fi

@@ -169,9 +169,11 @@ train_parse() {
 # run mpirun passes MASTER_ADDR to every rank, so the NCCL id travels over TCP from rank 0 (llmc/bootstrap.h).
 launcher_cmd() {
     LAUNCH=()
-    if [ "$USE_SRUN" = 1 ]; then LAUNCH=(srun); return 0; fi
+    # RUN_TIMEOUT (seconds, set by crossover.sh's time limit): the run is stopped if it is still going then.
+    if [ -n "${RUN_TIMEOUT:-}" ] && [ "$DRY_RUN" != 1 ]; then LAUNCH=(timeout --foreground -k 10 "$RUN_TIMEOUT"); fi
+    if [ "$USE_SRUN" = 1 ]; then LAUNCH+=(srun); return 0; fi
     [ "$GPUS" -gt 1 ] || return 0
-    LAUNCH=(mpirun -np "$GPUS")
+    LAUNCH+=(mpirun -np "$GPUS")
     if [ -n "$HOSTFILE" ]; then
         [ "$DRY_RUN" = 1 ] || [ -f "$HOSTFILE" ] || die "--hostfile $HOSTFILE not found"
         local master
