@@ -51,7 +51,7 @@ options:
   --epochs-ar LIST      AR epoch counts, comma-separated positive integers, or none (default 1,2,4,8,16,32)
   --epochs-mdm LIST     MDM epoch counts, or none (default 4,16,64,128)
   --time-limit SECONDS  skip runs predicted to end more than SECONDS after the first run started (a run with
-                        nothing to predict from: once SECONDS have passed), and stop a run still going 20 s past
+                        nothing to predict from: once SECONDS have passed), and stop a run still going $OVERRUN_S s past
                         it (the report lists it as incomplete); 0 = no limit
                         (default 590 with --trainer gpu, 0 with --trainer cpu)
   --model PRESET        model preset of llmc/config.h (default mini; shape overrides go after --)
