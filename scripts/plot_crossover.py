@@ -257,6 +257,8 @@ def main(argv=None):
         f.write("# Scaled-down crossover: best validation loss per run\n\n"
                 "Loss in nats/token on the same validation sequences for every run: AR mean NLL, MDM stratified "
                 "Monte-Carlo ELBO (K draws) +- its Monte-Carlo standard error (collapsed strata: llmc/eval.h). "
+                "That s.e. is the evaluation's noise only: it leaves out how much a run's loss would move with another "
+                "training seed, and each best is the lowest of the run's validations (the same draws every time). "
                 "FLOPs = 6 N D (seed convention). wall s: the whole run (start-up and validations included); "
                 "tok/s: training steps only.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n")
     with open(os.path.join(out, "results.csv"), "w", newline="") as f:
