@@ -11,10 +11,14 @@
 // with its draw's masking probability p. mean() is the average over sequences and draws. mc_stderr() is the
 // standard error of that mean due to the Monte-Carlo draws alone, for the fixed validation set: sqrt(sum_i v_i) / N
 // with v_i the estimated variance of sequence i's mean of K draws; it is what separates two checkpoints evaluated
-// on the same set. Independent draws: v_i = sample variance / K. Stratified draws (one t per stratum of width 1/K)
-// are not independent, and the sample variance would include the spread of the ELBO integrand over t, which
-// stratification removes; v_i is then the successive-difference estimate over the draws sorted by t,
-// sum_j (f_(j) - f_(j-1))^2 / (2K(K-1)), which sees only what changes from one stratum to the next.
+// on the same set. Independent draws: v_i = sample variance / K.
+// Stratified draws t_k = (u + k/K) mod 1 share one u, so they are not independent, and the sample variance would
+// count the ELBO integrand's rise over t, which stratification removes. v_i has two parts then:
+//  - the draws' own noise: collapsed strata, i.e. the draws sorted by t in neighbouring pairs (the last group a
+//    triple when K is odd), each pair's spread taken as that of two independent draws;
+//  - what the shared u leaves: the mean of the t_k is frac(K u)/K + const, uniform over a width 1/K, so a rise of b
+//    per unit t moves the mean with variance b^2 / (12 K^2); b is the least-squares slope of the K draws over p
+//    (= t for eps << 1). The pairs already see 6/K of that term, so (K - 6) b^2 / (12 K^3) is added (K > 6).
 struct LossStats {
     int K = 1;
     bool stratified = false;
@@ -48,9 +52,7 @@ struct LossStats {
                 const double* t = p.data() + (size_t)(i * K);
                 for (int k = 0; k < K; k++) order[(size_t)k] = k;
                 std::sort(order.begin(), order.end(), [&](int a, int b) { return t[a] < t[b]; });
-                // Collapsed strata: neighbouring strata in pairs (the last group a triple when K is odd),
-                // each group's draws treated as independent draws from their union.
-                for (int j0 = 0; j0 + 1 < K; j0 += 2) {
+                for (int j0 = 0; j0 + 1 < K; j0 += 2) {  // collapsed strata
                     const int n = (K - j0 == 3) ? 3 : 2;
                     double m = 0, ss = 0;
                     for (int j = j0; j < j0 + n; j++) m += f[order[(size_t)j]];
@@ -58,6 +60,15 @@ struct LossStats {
                     for (int j = j0; j < j0 + n; j++) ss += (f[order[(size_t)j]] - m) * (f[order[(size_t)j]] - m);
                     v += n * (ss / (n - 1)) / ((double)K * K);
                     if (n == 3) break;
+                }
+                if (K > 6) {  // the shared u: slope of the draws over p
+                    double tm = 0, fm = 0, stf = 0, stt = 0;
+                    for (int k = 0; k < K; k++) { tm += t[k]; fm += f[k]; }
+                    tm /= K;
+                    fm /= K;
+                    for (int k = 0; k < K; k++) { stf += (t[k] - tm) * (f[k] - fm); stt += (t[k] - tm) * (t[k] - tm); }
+                    const double b = stt > 0 ? stf / stt : 0.0;
+                    v += (K - 6) * b * b / (12.0 * K * K * K);
                 }
             } else {
                 double m = 0, ss = 0;

@@ -329,7 +329,7 @@ __global__ void __launch_bounds__(MDM_THREADS)
 }
 
 // Evaluation head (no gradient): seq_loss[b] (device fp64, [B]) = sum over sequence b's masked tokens of
-// CE/p ÷ (B*S); times B it is the per-token ELBO estimate of that sequence (llmc/eval.h LossStats::add).
+// CE/p ÷ (B*S); times B it is the per-token ELBO estimate of that sequence (llmc/eval.h LossStats::set).
 // Scratch as in mdm_head_forward_backward.
 inline void mdm_head_eval(MatmulContext& ctx, double* seq_loss, const floatX* h, const floatX* wte,
                           const MdmBatch& mb, int M, int B, int N, int C, int Vp, floatX* hc, floatX* logits,
