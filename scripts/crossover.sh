@@ -262,13 +262,13 @@ for r in "${RUNS[@]}"; do
     fi
     # A run slower than predicted is stopped OVERRUN_S past the limit, so that the report (and whatever else a
     # device session runs after it) still happens; its log ends early and the report lists it as incomplete.
-    RUN_TIMEOUT=
+    LAUNCH_TIMEOUT=
     if limited; then
-        RUN_TIMEOUT=$(awk -v e="$elapsed" -v l="$TIME_LIMIT" -v g=$OVERRUN_S 'BEGIN { printf "%.0f", (l > e ? l - e : 0) + g }')
+        LAUNCH_TIMEOUT=$(awk -v e="$elapsed" -v l="$TIME_LIMIT" -v g=$OVERRUN_S 'BEGIN { printf "%.0f", (l > e ? l - e : 0) + g }')
     fi
     run_dir=$OUT_DIR/$RUN_NAME
     mkdir -p "$run_dir"
-    rm -f "$run_dir/wall_seconds"
+    rm -f "$run_dir/wall_seconds" "$run_dir/train.jsonl"  # a rerun into the same --out starts a fresh log
     t0=$EPOCHREALTIME
     # A subshell, so that a die inside the launcher ends only it; the trainer's own error line is then reported.
     rc=0
@@ -276,7 +276,9 @@ for r in "${RUNS[@]}"; do
     wall=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     elapsed=$(awk -v a="$t_start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     if [ $rc -ne 0 ]; then
-        if [ -n "$RUN_TIMEOUT" ] && { [ $rc -eq 124 ] || [ $rc -eq 137 ]; }; then
+        # timeout's own codes: 124 (stopped by TERM), 137 (KILL after it); a 137 before the limit is another kill.
+        if [ -n "$LAUNCH_TIMEOUT" ] && { [ $rc -eq 124 ] ||
+                { [ $rc -eq 137 ] && awk -v w="$wall" -v l="$LAUNCH_TIMEOUT" 'BEGIN { exit !(w >= l) }'; }; }; then
             STOPPED+=("$r")
             echo "[$i/${#RUNS[@]}] $RUN_NAME stopped after ${wall}s (predicted ${pred:-?}s): ${OVERRUN_S}s past the time limit" >&2
             continue
@@ -301,7 +303,8 @@ for r in "${RUNS[@]}"; do
     echo "[$i/${#RUNS[@]}] $OBJECTIVE $EPOCHS epochs: $steps steps in ${wall}s (predicted ${pred:-?}s), best validation loss $best" >&2
 done
 # The report covers every run folder with a log (a failed run's too, if it validated before failing).
-if [ "$DRY_RUN" = 1 ] || compgen -G "$OUT_DIR/*/train.jsonl" >/dev/null; then report || [ ${#FAILED[@]} -gt 0 ]; fi
+report_rc=0
+if [ "$DRY_RUN" = 1 ] || compgen -G "$OUT_DIR/*/train.jsonl" >/dev/null; then report || report_rc=$?; fi
 if [ "$DRY_RUN" != 1 ]; then  # the measured time model, to size the next plan with (EST_* above)
     rates=()
     for obj in ar mdm; do
@@ -325,4 +328,5 @@ if [ ${#INCOMPLETE[@]} -gt 0 ]; then
          "--epochs-ar $(join "${redo_ar[@]}") --epochs-mdm $(join "${redo_mdm[@]}") --time-limit 0 (same --out)"
 fi
 if [ ${#FAILED[@]} -eq 1 ]; then die "run ${FAILED_WHY[0]/: / failed: }"; fi
+[ "$report_rc" -eq 0 ] || exit "$report_rc"  # the report's own error line is above
 if [ ${#FAILED[@]} -gt 1 ]; then die "${#FAILED[@]} runs failed: $(IFS=';'; echo "${FAILED_WHY[*]}" | sed 's/;/; /g')"; fi

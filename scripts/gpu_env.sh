@@ -6,30 +6,34 @@
 #    carried build/prepare as it is (-o: not rebuilt; the GPU machine may lack zlib's headers, and a copied checkout's
 #    sources look newer than the binary).
 
-# gpu_env_find NAME: a directory holding library NAME outside the loader's cache (nothing if the loader finds it).
+# gpu_env_find NAME: "loader" when the loader finds library NAME already, else a directory that holds it, else
+# nothing. Never fails (the sourcing scripts may run under set -e). ldconfig's cache is read once: a grep -q on its
+# pipe would kill ldconfig with SIGPIPE, which pipefail turns into "not found".
+GPU_ENV_LDCACHE=$(ldconfig -p 2>/dev/null || true)
 gpu_env_find() {
-    ldconfig -p 2>/dev/null | grep -q "[[:space:]]$1 " && return 0
-    local d
-    for d in /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu /opt/*/lib /opt/*/lib64 \
-             $(python3 -c 'import site, sys; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' \
-                   2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/*/lib|'); do
-        [ -e "$d/$1" ] && { echo "$d"; return 0; }
+    local d path=${LD_LIBRARY_PATH:-}
+    if [[ "$GPU_ENV_LDCACHE" == *[[:space:]]"$1 "* ]]; then echo loader; return 0; fi
+    for d in ${path//:/ }; do
+        if [ -e "$d/$1" ]; then echo loader; return 0; fi
     done
-    d=$(timeout 20 find / -xdev -name "$1" -print -quit 2>/dev/null)
-    [ -n "$d" ] && dirname "$d"
+    for d in /usr/local/cuda*/lib64 /usr/local/cuda*/targets/*/lib /usr/lib/x86_64-linux-gnu /opt/*/lib /opt/*/lib64 \
+             $(timeout 10 python3 -c 'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' \
+                   2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/*/lib|'); do
+        if [ -e "$d/$1" ]; then echo "$d"; return 0; fi
+    done
+    d=$(timeout 10 find / -xdev -name "$1" -print -quit 2>/dev/null || true)
+    if [ -n "$d" ]; then dirname "$d"; fi
+    return 0
 }
 
 GPU_ENV_NOTE=
 for lib in libnccl.so.2 libcublasLt.so.13; do
     dir=$(gpu_env_find "$lib")
-    if [ -n "$dir" ]; then
-        [[ ":${LD_LIBRARY_PATH:-}:" == *":$dir:"* ]] || export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-        GPU_ENV_NOTE+="$lib from $dir; "
-    elif ldconfig -p 2>/dev/null | grep -q "[[:space:]]$lib "; then
-        GPU_ENV_NOTE+="$lib on the loader path; "
-    else
-        GPU_ENV_NOTE+="$lib NOT FOUND; "
-    fi
+    case $dir in
+        loader) GPU_ENV_NOTE+="$lib on the loader path; " ;;
+        "") GPU_ENV_NOTE+="$lib NOT FOUND; " ;;
+        *) export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; GPU_ENV_NOTE+="$lib from $dir; " ;;
+    esac
 done
 unset dir lib
 

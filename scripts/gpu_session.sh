@@ -18,7 +18,8 @@ results.md, results.csv, crossover.png. Nothing is built: the binaries must come
 
 options:
   --seconds N        the whole command's time (default 560: a 600 s call with room to return)
-  --check-seconds N  gpucheck's budget; it ends within ~60 s after (default 150; 0 skips the checks)
+  --check-seconds N  gpucheck's budget: no check starts after it, one running then may take up to its own limit
+                     (the crossover gets what is left) (default 150; 0 skips the checks)
   --out DIR          where the results go (default \$OUT)
   --runs DIR         the crossover's run folders (default runs/crossover)
   --carry            print the build outputs to carry to the GPU machine, one per line, after checking they are

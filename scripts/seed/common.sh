@@ -126,7 +126,7 @@ TRAIN_HELP="training options (defaults are the seed's):
   --srun                launch with srun inside a Slurm allocation instead (ranks = the allocation's tasks; see
                         scripts/launch/slurm_100m.sbatch)
   -- FLAGS...           extra trainer flags, appended last (they override the ones above)"
-STEPS=""; WARMUP=""; STOP_AT=0; RESUME=0; USE_CPU=0; EXTRA=(); GPUS=1; HOSTFILE=""; USE_SRUN=0
+STEPS=""; WARMUP=""; STOP_AT=0; RESUME=0; USE_CPU=0; EXTRA=(); GPUS=1; HOSTFILE=""; USE_SRUN=0; LAUNCH_TIMEOUT=""
 VAL_DATA=""
 CHECKPOINTS=1                              # 0: no --ckpt-dir (scripts/crossover.sh: many short runs, only logs kept)
 DATA_HINT="run scripts/seed/download.sh"   # how to get a missing dataset
@@ -169,8 +169,8 @@ train_parse() {
 # run mpirun passes MASTER_ADDR to every rank, so the NCCL id travels over TCP from rank 0 (llmc/bootstrap.h).
 launcher_cmd() {
     LAUNCH=()
-    # RUN_TIMEOUT (seconds, set by crossover.sh's time limit): the run is stopped if it is still going then.
-    if [ -n "${RUN_TIMEOUT:-}" ] && [ "$DRY_RUN" != 1 ]; then LAUNCH=(timeout --foreground -k 10 "$RUN_TIMEOUT"); fi
+    # LAUNCH_TIMEOUT (seconds, set per run by crossover.sh's time limit): the run is stopped if still going then.
+    if [ -n "$LAUNCH_TIMEOUT" ] && [ "$DRY_RUN" != 1 ]; then LAUNCH=(timeout --foreground -k 10 "$LAUNCH_TIMEOUT"); fi
     if [ "$USE_SRUN" = 1 ]; then LAUNCH+=(srun); return 0; fi
     [ "$GPUS" -gt 1 ] || return 0
     LAUNCH+=(mpirun -np "$GPUS")
