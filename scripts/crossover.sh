@@ -21,7 +21,10 @@
 # kernels take) at U = 2M has 8, and 1.5 non-embedding ones: the nearest to the paper's regime that still trains
 # MDM to 128 epochs within the budget. U = 2M needs more text than the bundled C4 sample (1.28M tokens), so the
 # default data is the bundled Wikipedia sample (`make data`: build/data/wiki_train, 9.9M tokens; wiki_val 0.49M).
-# Dropout 0.1 is the seed's. Whether MDM overtakes AR here is the experiment's question, not an assumption.
+# Dropout 0.1 is the seed's. The paper's critical compute, C_crit(U) = 2.12e15 * (U/1e6)^2.174 FLOPs as recollected
+# in seed_spec section 7 (unconfirmed, and fitted far above this scale), is ~9.6e15 at U = 2M; the plan's runs
+# span ~1.9e14 (AR, 1 epoch) to ~2.4e16 (MDM, 128 epochs) at 6N = 95 MFLOP/token, so they bracket it.
+# Whether MDM overtakes AR here is the experiment's question, not an assumption.
 source "$(dirname "$0")/seed/common.sh"  # die / check_* / seed arithmetic / dry-run printing / train_run launcher
 
 # Estimated one-GPU throughput of the mini model at S=512 (see above; NOT measured) and start-up + validation per run.

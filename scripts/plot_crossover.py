@@ -100,6 +100,13 @@ def unigram_loss(train_prefix, unique_tokens, val_prefix, vocab=50257):
     return sum(n * (norm - math.log(counts.get(t, 0) + 1)) for t, n in val.items()) / sum(val.values())
 
 
+def paper_critical_compute(unique_tokens):
+    """The paper's closed form for the compute at which diffusion's frontier crosses AR's, C_crit(U) = 2.12e15 *
+    U^2.174 FLOPs with U in millions of unique tokens (seed_spec section 7: recollected, UNCONFIRMED; the unit is
+    the one that puts the 100M-token case, 4.7e19, between the seed's best AR and MDM runs, 4.3e18 and 1.25e20)."""
+    return 2.12e15 * (unique_tokens / 1e6) ** 2.174
+
+
 def frontier(runs, flops):
     """The best run (lowest loss) among runs trained with at most `flops` FLOPs, or None."""
     done = [r for r in runs if r["flops"] <= flops * (1 + 1e-9)]
@@ -237,6 +244,11 @@ def main(argv=None):
     summary, crossings, baselines = [], {}, {}
     for (U, model), rs in groups.items():
         v, crossings[(U, model)] = verdict(rs)
+        done = [r["flops"] for r in rs if r["complete"]]
+        if done:
+            v.append(f"reference: the paper's critical compute C_crit(U) = 2.12e15 * (U/1e6)^2.174 FLOPs (recollected, "
+                     f"unconfirmed; from runs at U = 25M-100M with the best model size per budget) is "
+                     f"{paper_critical_compute(U):.3g} here; these runs span {min(done):.3g} - {max(done):.3g} FLOPs")
         differ = setting_differences(rs)
         if differ:
             v.append(f"warning: these runs differ in {', '.join(differ)}: they are not one experiment")

@@ -104,6 +104,8 @@ has "$out" "from 3.84e+11 FLOPs on (64 epochs, run mdm_e64; the crossing lies be
 has "$out" "| ar | mini | 1.00M | 1,000 | 4 | 40 | 4,000 | 2.4e+10 | 4.5000 | 40 | 16 | 12.5 | 2,000 |"
 has "$out" "| mdm | mini | 1.00M | 1,000 | 128 | 1,280 | 128,000 | 7.68e+11 | 3.9000 +- 0.0100 | 640 | 16 | n/a | 2,000 | incomplete"
 has "$out" "note: MDM's best is its longest run"
+# the paper's critical compute at U = 1000 = 0.001M tokens, beside the complete runs' span (ar_e1 6e9 ... mdm_e64 3.84e11)
+has "$out" "is $(awk 'BEGIN { printf "%.3g", 2.12e15 * 0.001 ^ 2.174 }') here; these runs span 6e+09 - 3.84e+11 FLOPs"
 grep -q '^ar_e16,ar,mini,1000000,1000,16.0,160,16000,96000000000.0,4.55,0.0,40,16,,2000.0,1$' $S/results.csv && ok ||
     bad "results.csv row of ar_e16: $(grep ar_e16 $S/results.csv)"
 # A lead MDM takes at low compute and AR takes back is not the crossing: AR 5.5 / 5.0 / 4.5 at 1 / 4 / 16 epochs,
