@@ -7,6 +7,10 @@
 # On the machine that builds (no GPU needed):   make gpu build/eval_cpu build/prepare
 #                                               scripts/gpu_session.sh --carry    (the paths to carry, size-checked)
 # On the GPU machine, as one command:           bash scripts/gpu_session.sh [--seconds N] ...
+# If the machine is still held with time left, a second call completes the runs the first skipped (its last lines
+# name them) into the same runs/crossover, which a warm machine keeps, and returns the whole report:
+#                                               bash scripts/gpu_session.sh --check-seconds 0 --seconds N \
+#                                                   -- --epochs-ar LIST --epochs-mdm LIST
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +21,7 @@ to \$OUT (or --out): summary.txt and gpucheck_logs.tgz (gpucheck), crossover.log
 results.md, results.csv, crossover.png. Nothing is built: the binaries must come built (see --carry).
 
 options:
-  --seconds N        the whole command's time (default 560: a 600 s call with room to return)
+  --seconds N        the whole command's time (default 570: a 600 s call with room to return)
   --check-seconds N  gpucheck's budget: no check starts after it, one running then may take up to its own limit
                      (the crossover gets what is left) (default 150; 0 skips the checks)
   --out DIR          where the results go (default \$OUT)
@@ -31,7 +35,7 @@ CARRY=(build/cuda build/train_gpt build/train_mdm build/test_gpt build/eval_gpu 
        build/prepare)           # not build/data: tokenising here takes 2 s and its 20 MB would not fit
 CARRY_MAKE=(gpu build/eval_cpu build/prepare)  # the make targets that build them
 CARRY_LIMIT_MB=64
-TOTAL=560 CHECK=150 DEST=${OUT:-} RUNS=runs/crossover CROSSOVER_ARGS=()
+TOTAL=570 CHECK=150 DEST=${OUT:-} RUNS=runs/crossover CROSSOVER_ARGS=()
 die() { echo "error: $*" >&2; exit 1; }
 posint() { [[ "$2" =~ ^[0-9]+$ ]] || die "$1 must be a whole number of seconds, got '$2'"; }
 
