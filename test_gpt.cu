@@ -2,7 +2,8 @@
 // dev/cpu/reference.h) on identical weights, a real batch of the bundled C4 data and identical dropout masks
 // (hidden and attention dropout ON): loss, logits, per-row CE, every parameter gradient, the optimizer step, three
 // training steps with gradient accumulation, the MDM objective (bidirectional attention, LM head on the masked
-// rows only, equal to the all-rows head), the validation path, and bit-identical repeats.
+// rows only, equal to the all-rows head), the validation path, ZeRO-1 shards (ranks emulated in one process), the
+// eval/generate backend's chunking, and bit-identical repeats.
 // Usage: build/test_gpt [--quick] [--seed N] [--data PREFIX]   (run from the repository root)
 //   --quick: half the batch, no training trajectory or repeats (for compute-sanitizer)
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "llmc/dataset.h"        // IndexedDataset
 #include "llmc/objective.h"      // make_ar_batch, make_mdm_batch
 #include "llmc/sampler.h"        // Sampler: the real batches
+#include "llmc/gpu_backend.cuh"  // GpuBackend: eval_gpu / generate_gpu's model, in chunks
 #include "llmc/transformer.cuh"  // Transformer: the code under test
 
 // Tolerances on ||gpu - ref|| / ||ref|| (per tensor). The GPU keeps activations, weights, logits and activation
@@ -384,6 +386,96 @@ static std::vector<float> check_mdm(Transformer& gpu, ref::Model<float>* cpu, co
     return g;
 }
 
+// ZeRO-1 with W ranks, emulated in one process (one GPU cannot hold two NCCL ranks): rank r is a Transformer whose
+// GpuDist says (r, W) without a communicator, so its collectives are no-ops, and its gradient buffer is given what
+// reduce-scatter would leave in it (the whole summed gradient: rank r reads its shard at r * shard). Clipping is
+// off (the norm's all-reduce is a no-op here). AdamW is elementwise, so every rank's shard of the master weights,
+// moments and bf16 copy must equal the one-process step bit for bit; the shards' norms must add up to the whole
+// norm. A wrong shard offset (set_master, set_state, optimizer_step, gather_whole) moves a shard or changes its
+// decay group (the last shard holds the RMSNorm gains).
+static void check_zero_shards(const ModelConfig& cfg, const std::vector<float>& P, const std::vector<float>& G,
+                              int W) {
+    printf("ZeRO-1 shards: %d ranks emulated in one process, against the one-process step\n", W);
+    const size_t n = P.size();
+    std::vector<float> M(n), V(n);
+    for (size_t i = 0; i < n; i++) M[i] = 0.1f * G[i], V[i] = G[i] * G[i];  // non-zero moments: set_state's offsets
+    const float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
+    const int t = 2;
+    auto download = [](const auto* d, size_t count) {
+        std::vector<std::remove_const_t<std::remove_pointer_t<decltype(d)>>> h(count);
+        cudaCheck(cudaMemcpy(h.data(), d, count * sizeof(h[0]), cudaMemcpyDeviceToHost));
+        return h;
+    };
+    auto same = [](const auto& a, const auto* b, size_t count) {
+        return memcmp(a.data(), b, count * sizeof(a[0])) == 0;
+    };
+    Transformer whole;
+    whole.init(cfg, 1);
+    whole.set_state(P.data(), M.data(), V.data());
+    cudaCheck(cudaMemcpy(whole.grads, G.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+    const double norm_whole = whole.optimizer_step(lr, b1, b2, eps, wd, 0.0, t);
+    const auto wp = download(whole.master, n), wm = download(whole.adam_m, n), wv = download(whole.adam_v, n);
+    const auto wb = download(whole.params, n);
+    whole.destroy();
+    double sumsq = 0;
+    for (int r = 0; r < W; r++) {
+        GpuDist d;
+        d.place.rank = r;
+        d.place.world = W;
+        Transformer s;
+        s.init(cfg, 1, &d);
+        const size_t lo = s.shard_lo, len = s.shard_len;
+        char name[80];
+        snprintf(name, sizeof name, "rank %d: shard [%zu, %zu) at r * shard", r, lo, lo + len);
+        check_true(name, lo == (size_t)r * s.zero.shard && len > 0, "where reduce-scatter leaves it");
+        s.set_state(P.data(), M.data(), V.data());
+        snprintf(name, sizeof name, "rank %d: set_state master, m, v (bits)", r);
+        check_true(name, same(download(s.master, len), P.data() + lo, len) &&
+                             same(download(s.adam_m, len), M.data() + lo, len) &&
+                             same(download(s.adam_v, len), V.data() + lo, len),
+                   "this rank's slice of the state");
+        cudaCheck(cudaMemcpy(s.grads, G.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+        const double norm = s.optimizer_step(lr, b1, b2, eps, wd, 0.0, t);
+        sumsq += norm * norm;
+        snprintf(name, sizeof name, "rank %d: step master, m, v, bf16 (bits)", r);
+        check_true(name, same(download(s.master, len), wp.data() + lo, len) &&
+                             same(download(s.adam_m, len), wm.data() + lo, len) &&
+                             same(download(s.adam_v, len), wv.data() + lo, len) &&
+                             same(download(s.params + lo, len), wb.data() + lo, len),
+                   "AdamW is elementwise");
+        std::vector<float> g;  // gather_whole with a no-op all-gather: this rank's shard lands at r * shard
+        s.gather_whole(g, s.master);
+        snprintf(name, sizeof name, "rank %d: gather_whole places its shard (bits)", r);
+        check_true(name, memcmp(g.data() + lo, wp.data() + lo, len * sizeof(float)) == 0, "the checkpoint's source");
+        s.destroy();
+    }
+    check_rel("shard norms: sqrt(sum) vs whole", fabs(sqrt(sumsq) - norm_whole) / norm_whole, TOL_NORM_EXACT,
+              "fp64 sums, other order");
+}
+
+// GpuBackend (eval_gpu, generate_gpu) splits calls of more than its planned sequences into chunks: with room for
+// one sequence, the logits of scattered positions (one sequence with none selected) and every row's CE, against
+// the CPU reference with dropout off.
+static void check_backend_chunks(ref::Model<float>& cpu, const Setup& su, const Batch& bt) {
+    const int B = su.B, S = su.cfg.seq_len, N = B * S;
+    const size_t Vp = su.cfg.padded_vocab;
+    printf("GPU backend in chunks of one sequence, B=%d\n", B);
+    GpuBackend be;
+    be.load(su.cfg, cpu.params, 1);
+    cpu.forward(bt.inputs.data(), bt.targets.data(), bt.weight.data(), B, true, ref_keys(StepKeys{}));
+    std::vector<int> sel = {0, S - 1, S + 5};  // sequences 0 and 1, then (B = 4) none of 2, two of 3
+    if (B >= 4) sel.insert(sel.end(), {3 * S + 7, 4 * S - 1});
+    std::vector<float> out(sel.size() * Vp), want(sel.size() * Vp);
+    be.logits(bt.inputs.data(), B, true, sel.data(), (int)sel.size(), out.data());
+    for (size_t j = 0; j < sel.size(); j++)
+        std::copy_n(cpu.logits.begin() + (size_t)sel[j] * Vp, Vp, want.begin() + j * Vp);
+    check_rel("chunked logits of selected rows", rel_error(out.data(), want.data(), out.size()), TOL_LOGITS,
+              "bf16 forward + bf16 logits");
+    std::vector<float> rows(N);
+    be.row_loss(bt.inputs.data(), bt.targets.data(), nullptr, B, true, rows.data());
+    check_rel("chunked per-row CE", rel_error(rows.data(), cpu.row_loss.data(), N), TOL_ROW_LOSS, "bf16 logits");
+}
+
 int main(int argc, char** argv) {
     bool quick = false;
     uint32_t seed = (uint32_t)time(nullptr);
@@ -430,6 +522,8 @@ int main(int argc, char** argv) {
     check_ar_step(gpu, cpu, su, draw(sampler, 0, su.B, su.B, 0, su.cfg.seq_len));
     check_optimizer(gpu, cpu);
     std::vector<float> g_mdm = check_mdm(gpu, &cpu, su, sampler);
+    check_zero_shards(su.cfg, cpu.params, cpu.grads, 3);
+    check_backend_chunks(cpu, su, draw(sampler, 0, su.B, su.B, 0, su.cfg.seq_len));
     if (!quick) {
         Trajectory first = train_steps(gpu, &cpu, su, sampler);
         printf("determinism (everything again on the GPU)\n");
