@@ -29,13 +29,34 @@ inline void cublas_check(cublasStatus_t status, const char* file, int line) {
 }
 #define cublasCheck(status) cublas_check((status), __FILE__, __LINE__)
 
-// Makes device index % count current and returns it; with no CUDA device, dies with one line ending in `hint`
-// (where the same work runs on the CPU).
+// An empty kernel: whether its code loads on the current device says whether this program was built for it.
+static __global__ void llmc_probe_kernel() {}
+
+// Makes device index % count current and returns it. Dies with one line, ending in `hint` (where the same work runs
+// on the CPU) where that helps: no usable CUDA device (with the runtime's reason), a GPU older than sm_80 (the
+// kernels use bf16 tensor cores and cp.async), or a GPU this binary has no code for (naming the make command that
+// builds for it).
 inline int use_device_or_die(int index, const char* hint) {
     int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) llmc_die("no CUDA device found (%s)", hint);
-    cudaCheck(cudaSetDevice(index % count));
-    return index % count;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorNoDevice || (e == cudaSuccess && count == 0)) llmc_die("no CUDA device found (%s)", hint);
+    // Without a driver the runtime says "driver version is insufficient"; with an old one, the same words are the fix.
+    if (e != cudaSuccess) llmc_die("no CUDA device found: %s (%s)", cudaGetErrorString(e), hint);
+    const int dev = index % count;
+    cudaCheck(cudaSetDevice(dev));
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, dev));
+    if (prop.major < 8)
+        llmc_die("%s is sm_%d%d; the CUDA kernels need sm_80 or newer (%s)", prop.name, prop.major, prop.minor, hint);
+    cudaFuncAttributes attr;
+    const cudaError_t k = cudaFuncGetAttributes(&attr, llmc_probe_kernel);
+    if (k != cudaSuccess) {
+        (void)cudaGetLastError();  // clear it
+        llmc_die("this program has no code for %s (sm_%d%d): %s; rebuild for it with make -B gpu GPU_GENCODE="
+                 "'-gencode arch=compute_%d%d,code=sm_%d%d'", prop.name, prop.major, prop.minor, cudaGetErrorString(k),
+                 prop.major, prop.minor, prop.major, prop.minor);
+    }
+    return dev;
 }
 
 template <class T>
