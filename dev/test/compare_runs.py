@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """dev/test/compare_runs.py — are two training runs the same run? Compares two checkpoints (header, parameters,
-AdamW moments) and the training curves of their JSONL logs, bit for bit (--exact) or within stated tolerances.
+AdamW moments) and the training and validation curves of their JSONL logs, bit for bit (--exact) or within stated
+tolerances.
 Used by dev/test/test_dp_cpu.sh (CPU ranks) and scripts/dp_check.sh (GPU ranks); exits 1 listing every
 difference beyond tolerance.
 
@@ -21,8 +22,11 @@ def ckpt(path):
 
 
 def curve(path):
+    """(train records {step: (loss, grad_norm)}, eval records {step: (val_loss, val_stderr)}); a resumed run's log
+    repeats steps, and the later record wins."""
     recs = [json.loads(l) for l in open(path) if l.strip()]
-    return {r["step"]: (r["loss"], r["grad_norm"]) for r in recs if r["kind"] == "train"}
+    return ({r["step"]: (r["loss"], r["grad_norm"]) for r in recs if r["kind"] == "train"},
+            {r["step"]: (r["val_loss"], r.get("val_stderr", 0.0)) for r in recs if r["kind"] == "eval"})
 
 
 def rel(x, y):
@@ -66,7 +70,7 @@ def main():
             if not rel(x, y) <= o.moment_rel:
                 errs.append(f"{name} rel-L2 {rel(x, y):.3g} > {o.moment_rel:g}")
         loss_abs, norm_rel = o.loss_abs, o.norm_rel
-    ka, kb = curve(o.log_a), curve(o.log_b)
+    (ka, va), (kb, vb) = curve(o.log_a), curve(o.log_b)
     if sorted(ka) != sorted(kb) or not ka:
         errs.append(f"logged steps differ: {sorted(ka)} vs {sorted(kb)}")
     for s in sorted(set(ka) & set(kb)):
@@ -75,6 +79,14 @@ def main():
             errs.append(f"step {s} loss {l1} vs {l2}")
         if not abs(g1 - g2) <= norm_rel * abs(g1):
             errs.append(f"step {s} grad norm {g1} vs {g2}")
+    # Validation (each rank evaluates its share of the sequences; the sums are gathered): the same as the loss,
+    # and its standard error bit for bit under --exact.
+    if sorted(va) != sorted(vb):
+        errs.append(f"validated steps differ: {sorted(va)} vs {sorted(vb)}")
+    for s in sorted(set(va) & set(vb)):
+        (l1, e1), (l2, e2) = va[s], vb[s]
+        if not abs(l1 - l2) <= loss_abs or (o.exact and e1 != e2):
+            errs.append(f"step {s} validation {l1} +- {e1} vs {l2} +- {e2}")
     for e in errs:
         print("FAIL:", e)
     sys.exit(1 if errs else 0)

@@ -53,6 +53,17 @@ for obj in ar mdm; do
     check "$obj 2-rank determinism" "$tmp/two_$obj/model.ckpt" "$tmp/again_$obj/model.ckpt" "$tmp/two_$obj.jsonl" "$tmp/again_$obj.jsonl" exact
 done
 
+# The comparison covers validation too: the 2-rank log with its validation loss moved by 1e-3 must fail it.
+"$PY" -c "
+import json, sys
+out = open('$tmp/tampered.jsonl', 'w')
+for l in open('$tmp/two_ar.jsonl'):
+    r = json.loads(l)
+    if r['kind'] == 'eval': r['val_loss'] += 1e-3
+    out.write(json.dumps(r) + '\n')"
+out=$(compare "$tmp/one_ar/model.ckpt" "$tmp/two_ar/model.ckpt" "$tmp/one_ar.jsonl" "$tmp/tampered.jsonl" 2>&1) &&
+    bad "a moved validation loss passed compare_runs" || { [[ "$out" == *"FAIL: step 4 validation"* ]] && ok || bad "$out"; }
+
 # Save on 1 rank, resume on 2 (the other direction of N -> M).
 run1 back_ar --objective ar --micro-batch 4 --stop-at 2
 run2 back_ar --objective ar --micro-batch 2 --resume "$tmp/back_ar/model.ckpt"
