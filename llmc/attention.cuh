@@ -956,6 +956,10 @@ __global__ void __launch_bounds__(kV1Warps * 32) dkdv_v1_kernel(const Params P) 
 
 template <class Kernel>
 inline void launch_smem(Kernel kernel, dim3 grid, int threads, int smem, cudaStream_t stream, const Params& P) {
+    if (smem > device_smem_optin())  // head_dim 128 needs ~102 KB: more than consumer GPUs give one block
+        llmc_die("attention at this head size needs %d KB of shared memory per block; this GPU allows %d KB "
+                 "(head_dim 64 models run here; head_dim 128 ones need an A100/H100-class GPU)", smem / 1024,
+                 device_smem_optin() / 1024);
     if (smem > 48 * 1024)
         cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     kernel<<<grid, threads, smem, stream>>>(P);

@@ -119,15 +119,10 @@ inline void classifier_forward_backward(floatX* logits, float* losses, const int
     const bool vec = V % 8 == 0 && ((uintptr_t)logits % 16) == 0;
     // Keeping the row in shared memory saves the second DRAM read of the gradient pass (the rows in flight
     // exceed L2); it needs V*2 bytes per block (100.6 KB at V = 50304: 2 blocks per H100 SM, 1 on A100).
-    static int smem_optin = -1, smem_configured = 0;
-    if (smem_optin < 0) {
-        int dev;
-        cudaCheck(cudaGetDevice(&dev));
-        cudaCheck(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    }
+    static int smem_configured = 0;
     const int smem = V * (int)sizeof(floatX);
     const int static_smem = 2 * (CLASSIFIER_THREADS / 32) * (int)sizeof(float);
-    if (vec && write_dlogits && smem + static_smem <= smem_optin) {
+    if (vec && write_dlogits && smem + static_smem <= device_smem_optin()) {
         if (smem > smem_configured) {
             cudaCheck(cudaFuncSetAttribute(classifier_kernel<CLS_VEC_SMEM>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
