@@ -14,8 +14,13 @@ mkdir -p "$OUT"
 # anything less runs the CPU comparison and says why.
 GPU= WHY="no NVIDIA GPU found"
 if nvidia-smi -L >/dev/null 2>&1; then
-    name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
-    cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .' || true)
+    # The card CUDA will use: its device 0 numbered in PCI order as nvidia-smi numbers them (or the first visible).
+    export CUDA_DEVICE_ORDER=PCI_BUS_ID
+    gpu_id=${CUDA_VISIBLE_DEVICES:-0}
+    gpu_id=${gpu_id%%,*}
+    name=$(nvidia-smi -i "$gpu_id" --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 || true)
+    cap=$(nvidia-smi -i "$gpu_id" --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .' ||
+          true)
     command -v "${NVCC:-nvcc}" >/dev/null || [ ! -x /usr/local/cuda/bin/nvcc ] || export PATH=/usr/local/cuda/bin:$PATH
     if ! [[ "$cap" =~ ^[0-9]+$ ]]; then WHY="$name found, but nvidia-smi does not report its compute capability"
     elif [ "$cap" -lt 80 ]; then WHY="$name (sm_$cap) found; the CUDA kernels need sm_80 or newer"

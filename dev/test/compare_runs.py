@@ -24,9 +24,10 @@ def ckpt(path):
 def curve(path):
     """(train records {step: (loss, grad_norm)}, eval records {step: (val_loss, val_stderr)}); a resumed run's log
     repeats steps, and the later record wins."""
+    num = lambda v: float("nan") if v is None else v  # the logger writes NaN as null; NaN fails every comparison
     recs = [json.loads(l) for l in open(path) if l.strip()]
-    return ({r["step"]: (r["loss"], r["grad_norm"]) for r in recs if r["kind"] == "train"},
-            {r["step"]: (r["val_loss"], r.get("val_stderr", 0.0)) for r in recs if r["kind"] == "eval"})
+    return ({r["step"]: (num(r["loss"]), num(r["grad_norm"])) for r in recs if r["kind"] == "train"},
+            {r["step"]: (num(r["val_loss"]), num(r.get("val_stderr", 0.0))) for r in recs if r["kind"] == "eval"})
 
 
 def rel(x, y):
@@ -44,11 +45,13 @@ def main():
     ap.add_argument("--norm-rel", type=float, default=1e-5, help="relative difference of each logged grad norm")
     ap.add_argument("--bf16", action="store_true",
                     help="GPU runs whose matmul shapes differ (other cuBLASLt algorithms, other bf16 rounding): "
-                         "--param-max 2e-3 --param-rel 1e-3 --moment-rel 5e-2 --loss-abs 2e-3 --norm-rel 2e-2")
+                         "--param-max 2e-2 --param-rel 1e-3 --moment-rel 5e-2 --loss-abs 2e-3 --norm-rel 2e-2")
     o = ap.parse_args()
     if o.bf16:
-        # A few bf16 ulps over a handful of steps where Adam's update is ~lr * sign (scripts/dp_check.sh).
-        o.param_max, o.param_rel, o.moment_rel, o.loss_abs, o.norm_rel = 2e-3, 1e-3, 5e-2, 2e-3, 2e-2
+        # A few bf16 ulps over a handful of steps where Adam's update is ~lr * sign (scripts/dp_check.sh,
+        # corruption_check.sh): an element whose gradient is within bf16 noise of 0 may step the other way, up to
+        # 2 lr a step (lr 1e-3, <= 10 steps), so the max is loose and the relative L2 norm carries the check.
+        o.param_max, o.param_rel, o.moment_rel, o.loss_abs, o.norm_rel = 2e-2, 1e-3, 5e-2, 2e-3, 2e-2
     A, B = ckpt(o.ckpt_a), ckpt(o.ckpt_b)
     errs = []
     if o.exact:

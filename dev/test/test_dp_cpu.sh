@@ -63,6 +63,9 @@ for l in open('$tmp/two_ar.jsonl'):
     out.write(json.dumps(r) + '\n')"
 out=$(compare "$tmp/one_ar/model.ckpt" "$tmp/two_ar/model.ckpt" "$tmp/one_ar.jsonl" "$tmp/tampered.jsonl" 2>&1) &&
     bad "a moved validation loss passed compare_runs" || { [[ "$out" == *"FAIL: step 4 validation"* ]] && ok || bad "$out"; }
+sed 's/"val_loss": [0-9.e+-]*/"val_loss": null/' "$tmp/two_ar.jsonl" >"$tmp/nan.jsonl"  # the logger's NaN
+out=$(compare "$tmp/one_ar/model.ckpt" "$tmp/two_ar/model.ckpt" "$tmp/one_ar.jsonl" "$tmp/nan.jsonl" 2>&1) &&
+    bad "a NaN validation loss passed compare_runs" || { [[ "$out" == *"FAIL: step 4 validation "*" vs nan"* ]] && ok || bad "$out"; }
 
 # Save on 1 rank, resume on 2 (the other direction of N -> M).
 run1 back_ar --objective ar --micro-batch 4 --stop-at 2
