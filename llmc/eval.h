@@ -46,36 +46,31 @@ struct LossStats {
         if (K < 2 || value.empty()) return 0.0;
         double v = 0;
         std::vector<int> order((size_t)K);
+        // Draws in groups taken as independent draws from their union, each adding n * sample variance / K^2:
+        // independent draws are one group of K; stratified ones, sorted by t, pairs (the last a triple if K is odd).
+        const int g = stratified ? 2 : K;
         for (int64_t i = 0; i < sequences(); i++) {
             const double* f = value.data() + (size_t)(i * K);
-            if (stratified) {
-                const double* t = p.data() + (size_t)(i * K);
-                for (int k = 0; k < K; k++) order[(size_t)k] = k;
-                std::sort(order.begin(), order.end(), [&](int a, int b) { return t[a] < t[b]; });
-                for (int j0 = 0; j0 + 1 < K; j0 += 2) {  // collapsed strata
-                    const int n = (K - j0 == 3) ? 3 : 2;
-                    double m = 0, ss = 0;
-                    for (int j = j0; j < j0 + n; j++) m += f[order[(size_t)j]];
-                    m /= n;
-                    for (int j = j0; j < j0 + n; j++) ss += (f[order[(size_t)j]] - m) * (f[order[(size_t)j]] - m);
-                    v += n * (ss / (n - 1)) / ((double)K * K);
-                    if (n == 3) break;
-                }
-                if (K > 6) {  // the shared u: slope of the draws over p
-                    double tm = 0, fm = 0, stf = 0, stt = 0;
-                    for (int k = 0; k < K; k++) { tm += t[k]; fm += f[k]; }
-                    tm /= K;
-                    fm /= K;
-                    for (int k = 0; k < K; k++) { stf += (t[k] - tm) * (f[k] - fm); stt += (t[k] - tm) * (t[k] - tm); }
-                    const double b = stt > 0 ? stf / stt : 0.0;
-                    v += (K - 6) * b * b / (12.0 * K * K * K);
-                }
-            } else {
+            const double* t = p.data() + (size_t)(i * K);
+            for (int k = 0; k < K; k++) order[(size_t)k] = k;
+            if (stratified) std::sort(order.begin(), order.end(), [&](int a, int b) { return t[a] < t[b]; });
+            for (int j0 = 0; j0 + 1 < K; j0 += g) {
+                const int n = K - j0 < 2 * g ? K - j0 : g;
                 double m = 0, ss = 0;
-                for (int k = 0; k < K; k++) m += f[k];
-                m /= K;
-                for (int k = 0; k < K; k++) ss += (f[k] - m) * (f[k] - m);
-                v += ss / (K - 1) / K;
+                for (int j = j0; j < j0 + n; j++) m += f[order[(size_t)j]];
+                m /= n;
+                for (int j = j0; j < j0 + n; j++) ss += (f[order[(size_t)j]] - m) * (f[order[(size_t)j]] - m);
+                v += n * (ss / (n - 1)) / ((double)K * K);
+                if (n != g) break;
+            }
+            if (stratified && K > 6) {  // the shared u: slope of the draws over p
+                double tm = 0, fm = 0, stf = 0, stt = 0;
+                for (int k = 0; k < K; k++) { tm += t[k]; fm += f[k]; }
+                tm /= K;
+                fm /= K;
+                for (int k = 0; k < K; k++) { stf += (t[k] - tm) * (f[k] - fm); stt += (t[k] - tm) * (t[k] - tm); }
+                const double b = stt > 0 ? stf / stt : 0.0;
+                v += (K - 6) * b * b / (12.0 * K * K * K);
             }
         }
         return sqrt(v) / (double)sequences();
