@@ -21,6 +21,16 @@ expect_error() {
 has() { [[ "$1" == *"$2"* ]] && ok || bad "missing '$2' in: ${1:0:400}"; }
 hasnt() { [[ "$1" != *"$2"* ]] && ok || bad "unexpected '$2'"; }
 
+# fake_program PATH LINE...: an executable shell script of these lines, standing in for a program a test cannot run
+# here (a GPU trainer, nvidia-smi, compute-sanitizer) or one that must fail or hang.
+fake_program() {
+    local f=$1; shift
+    { echo '#!/bin/sh'; printf '%s\n' "$@"; } >"$f"
+    chmod +x "$f"
+}
+# cpu_trainer_as DIR NAME OBJECTIVE: DIR/NAME (train_gpt, train_mdm) is build/train_cpu --objective OBJECTIVE.
+cpu_trainer_as() { fake_program "$1/$2" "exec $(printf '%q' "$PWD/build/train_cpu") --objective $3 \"\$@\""; }
+
 finish() {
     echo "$pass passed, $fail failed"
     [ "$fail" -eq 0 ]

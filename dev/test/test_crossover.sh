@@ -210,9 +210,8 @@ if [ -x build/train_cpu ]; then
     # train_mdm = a program that fails at once. Order ar_e1, mdm_e1, ar_e2, mdm_e2: both AR runs complete and are
     # reported, mdm_e2 is skipped because mdm_e1 failed, and the script ends with one error line naming the failure.
     F=$tmp/fake && mkdir -p $F
-    printf '#!/bin/sh\nexec %q --objective ar "$@"\n' "$PWD/build/train_cpu" >$F/train_gpt
-    printf '#!/bin/sh\necho "error: injected failure" >&2\nexit 3\n' >$F/train_mdm
-    chmod +x $F/train_gpt $F/train_mdm
+    cpu_trainer_as $F train_gpt ar
+    fake_program $F/train_mdm 'echo "error: injected failure" >&2' 'exit 3'
     set -- --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 --evals 1 --eval-batches 1
     out=$(PYTHON="$PY" bash $X --build-dir $F "$@" --epochs-ar 1,2 --epochs-mdm 1,2 --out $tmp/failing -- --threads 2 2>&1) &&
         bad "a failed run must fail the script" || ok
@@ -224,7 +223,7 @@ if [ -x build/train_cpu ]; then
     [ "$(cut -d, -f1 $tmp/failing/results.csv | tr '\n' ' ')" = "run ar_e1 ar_e2 " ] && ok || bad "report of the AR runs"
     # A run slower than its time limit is stopped (here 1 s past a 3 s limit: the fake train_mdm would sleep 30 s) and
     # the experiment goes on to its end; the stopped run is named for a rerun and is no failure.
-    printf '#!/bin/sh\nsleep 30\n' >$F/train_mdm
+    fake_program $F/train_mdm 'sleep 30'
     t0=$SECONDS
     out=$(CROSSOVER_OVERRUN_S=1 PYTHON="$PY" bash $X --build-dir $F "$@" --epochs-ar none --epochs-mdm 1 --time-limit 3 \
           --out $tmp/stopped -- --threads 2 2>&1) && ok || bad "a stopped run is not a failure: $out"

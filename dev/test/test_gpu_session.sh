@@ -20,10 +20,8 @@ expect_error "--check-seconds needs a value" bash $X --check-seconds
 # The session: no checks, the crossover of 1 AR + 1 MDM run (train_cpu behind the names train_gpt / train_mdm).
 if [ -x build/train_cpu ]; then
     F=$tmp/fake && mkdir -p $F
-    for o in gpt:ar mdm:mdm; do
-        printf '#!/bin/sh\nexec %q --objective %s "$@"\n' "$PWD/build/train_cpu" "${o#*:}" >$F/train_${o%%:*}
-        chmod +x $F/train_${o%%:*}
-    done
+    cpu_trainer_as $F train_gpt ar
+    cpu_trainer_as $F train_mdm mdm
     out=$(PYTHON="$PY" bash $X --seconds 200 --check-seconds 0 --out $tmp/out --runs $tmp/runs -- --build-dir $F \
           --model tiny --seq-len 32 --batch 4 --micro-batch 4 --unique-tokens 512 --epochs-ar 1 --epochs-mdm 1 --evals 1 \
           --eval-batches 1 -- --threads 2 2>&1) && ok || bad "session: $out"
@@ -43,8 +41,7 @@ fi
 G=$tmp/gc && mkdir -p $G/scripts $G/dev/cuda
 cp scripts/gpucheck.sh scripts/gpu_env.sh $G/scripts/ && cp dev/cuda/*.cu $G/dev/cuda/
 # A compute-sanitizer that refuses the device, as on sandboxed (gVisor) machines: memcheck rows are SKIPs there.
-mkdir -p $tmp/bin && printf '#!/bin/sh\necho "========= Error: Device not supported"\nexit 1\n' >$tmp/bin/compute-sanitizer
-chmod +x $tmp/bin/compute-sanitizer
+mkdir -p $tmp/bin && fake_program $tmp/bin/compute-sanitizer 'echo "========= Error: Device not supported"' 'exit 1'
 gpucheck() { (cd $G && env PATH="$tmp/bin:$PATH" OUT="$1" GPUCHECK_NOBUILD=1 GPUCHECK_BUDGET="$2" bash scripts/gpucheck.sh >/dev/null 2>&1); }
 gpucheck $tmp/gcout 1000 && bad "gpucheck without a GPU must fail" || ok
 S=$tmp/gcout/summary.txt

@@ -8,9 +8,7 @@ source dev/test/lib.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin"
 fake_gpu() {  # fake_gpu NAME CAP: an nvidia-smi that reports one GPU
-    printf '#!/bin/sh\ncase "$*" in -L) echo "GPU 0: %s";; *compute_cap*) echo "%s";; *) echo "%s";; esac\n' \
-        "$1" "$2" "$1" >"$tmp/bin/nvidia-smi"
-    chmod +x "$tmp/bin/nvidia-smi"
+    fake_program "$tmp/bin/nvidia-smi" "case \"\$*\" in -L) echo \"GPU 0: $1\";; *compute_cap*) echo \"$2\";; *) echo \"$1\";; esac"
 }
 quick=(--steps 2 --eval-every 1 --eval-samples 2)
 
