@@ -43,7 +43,8 @@ carry() {
     make -q "${CARRY_MAKE[@]}" 2>/dev/null ||
         die "build outputs missing or older than their sources: run make ${CARRY_MAKE[*]} first"
     local tracked carried
-    tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
+    # --files0-from: one total however many files (xargs may split a long list into several du runs)
+    tracked=$(git ls-files -z | du -cb --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
     carried=$(du -cb "${CARRY[@]}" | tail -n 1 | cut -f1)
     local total_mb=$(( (tracked + carried) / 1048576 ))
     [ "$total_mb" -lt "$CARRY_LIMIT_MB" ] ||
