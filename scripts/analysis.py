@@ -5,8 +5,10 @@ that scripts needing no numpy/scipy can import it.
 A log holds a "config" record first (again after each resume), a "train" record per optimizer step and an "eval"
 record per validation: step, val_loss, val_stderr (MDM: Monte-Carlo standard error; AR: 0), best_val_loss, best_step.
 """
+import gzip
 import json
 import math
+import os
 
 
 class InputError(Exception):
@@ -17,15 +19,30 @@ class NoEvalError(InputError):
     """A well-formed log without a validation after step 0: a run stopped or failed before its first one."""
 
 
+def log_path(run_dir):
+    """A run folder's log: train.jsonl, or train.jsonl.gz as archived runs keep it (docs/results); None if neither."""
+    for name in ("train.jsonl", "train.jsonl.gz"):
+        if os.path.isfile(os.path.join(run_dir, name)):
+            return os.path.join(run_dir, name)
+    return None
+
+
+def run_name(path):
+    """A log's label: its run folder's name for crossover-style runs (<run>/train.jsonl[.gz]), else its file name."""
+    base = os.path.basename(path)
+    return os.path.basename(os.path.dirname(os.path.abspath(path))) if base in ("train.jsonl", "train.jsonl.gz") else base
+
+
 def read_log(path):
     """(last config record or {}, eval records, train records) of a JSONL log, records as dicts sorted by step.
 
     Resumed runs append to their log, so the last config wins and a step logged twice keeps its later record.
     Each eval record's step is an int and its val_loss a positive float; a log needs an eval after step 0.
+    A path ending in .gz is read through gzip (archived logs).
     """
     config, evals, trains = {}, {}, {}
     try:
-        f = open(path)
+        f = gzip.open(path, "rt") if path.endswith(".gz") else open(path)
     except OSError as e:
         raise InputError(f"cannot read log '{path}' ({e.strerror})")
     with f:

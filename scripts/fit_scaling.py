@@ -40,7 +40,7 @@ try:  # numpy/scipy are optional project dependencies, only this script needs th
     MISSING = None
 except ImportError as e:
     MISSING = f"fit_scaling.py needs numpy and scipy ({e}); install python3-numpy python3-scipy"
-from analysis import InputError, read_log, save_plot  # log reader and figure saving shared with plot_crossover.py
+from analysis import InputError, read_log, run_name, save_plot  # log reader and figure saving shared with plot_crossover.py
 
 OBJECTIVES = ("ar", "mdm")
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta", "R_N*", "R_D*")
@@ -243,7 +243,7 @@ def build_run(row):
     best = np.minimum.accumulate(np.array([l for _, l in evals]))
     D = steps * tps
     total = config.get("total_steps")  # a log cut off before its planned end is not the run's result
-    return {"name": merged.get("name") or os.path.basename(row["log"]), "log": row["log"], "objective": obj,
+    return {"name": merged.get("name") or run_name(row["log"]), "log": row["log"], "objective": obj,
             "N": N, "U": U, "tokens_per_step": tps, "step": steps, "D": D, "C": 6 * N * D, "best": best,
             "complete": not total or (len(steps) > 0 and steps[-1] >= float(total))}
 

@@ -19,7 +19,7 @@ import os
 import sys
 from collections import Counter
 
-from analysis import InputError, NoEvalError, read_log, save_plot  # log reader and figure saving shared with fit_scaling.py
+from analysis import InputError, NoEvalError, log_path, read_log, save_plot  # log reader and figure saving shared with fit_scaling.py
 
 COLUMNS = ["run", "objective", "model", "params", "unique_tokens", "epochs", "steps", "tokens", "flops",
            "best_val_loss", "best_val_stderr", "best_step", "mc_samples", "wall_s", "tok_per_s", "complete"]
@@ -44,8 +44,8 @@ def setting_differences(runs):
 
 
 def load_run(run_dir):
-    """The table row of one run directory (train.jsonl, optional wall_seconds written by crossover.sh)."""
-    path = os.path.join(run_dir, "train.jsonl")
+    """The table row of one run directory (train.jsonl or .gz, optional wall_seconds written by crossover.sh)."""
+    path = log_path(run_dir)
     config, evals, trains = read_log(path)
     for key in ("objective", "model", "params_seed_formula", "unique_tokens", "total_steps", "batch", "seq_len",
                 "flops_per_token_seed"):
@@ -69,7 +69,8 @@ def load_run(run_dir):
             "best_val_stderr": float(best.get("val_stderr") or 0.0), "best_step": best["step"],
             "mc_samples": int(best.get("mc_samples", 1)), "wall_s": wall,
             "tok_per_s": round(trained / train_s, 1) if train_s > 0 else None,
-            "complete": evals[-1]["step"] >= int(config["total_steps"]), "train_data": config.get("train_data"),
+            "complete": evals[-1]["step"] >= int(config["total_steps"]), "last_eval_step": evals[-1]["step"],
+            "train_data": config.get("train_data"),
             "setting": {k: config[k] for k in SETTING_KEYS + MDM_SETTING_KEYS if k in config}}
 
 
@@ -154,7 +155,9 @@ def verdict(runs):
     else:
         lines.append(f"inconclusive: the best losses differ by {abs(d):.4f} nats/token, within 2 s.e. = {2 * se:.4f}")
     for best, runs_obj, name in ((a, ar, "AR"), (m, mdm, "MDM")):
-        if len(runs_obj) > 1 and best["epochs"] >= max(r["epochs"] for r in runs_obj):
+        # only while still improving at its last validation: a longest run that peaked earlier has overfit
+        if (len(runs_obj) > 1 and best["epochs"] >= max(r["epochs"] for r in runs_obj)
+                and best["best_step"] >= best["last_eval_step"]):
             lines.append(f"note: {name}'s best is its longest run: more epochs may lower it")
     return lines, where
 
@@ -170,8 +173,13 @@ def fmt_row(r):
 
 def draw(plt, groups, crossings, baselines):
     colors = {"ar": "tab:blue", "mdm": "tab:red"}
+    styles = ["-", "--", ":", "-."]  # one line style per model, so several models' runs stay apart in one figure
+    models = sorted({model for _, model in groups}, key=lambda m: min(r["params"] for (_, mm), rs in groups.items()
+                                                                      if mm == m for r in rs))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    drawn_baselines = set()
     for (U, model), runs in groups.items():
+        ls = styles[models.index(model) % len(styles)]
         for obj in ("ar", "mdm"):
             rs = sorted((r for r in runs if r["objective"] == obj and r["complete"]), key=lambda r: r["flops"])
             if not rs:
@@ -181,25 +189,29 @@ def draw(plt, groups, crossings, baselines):
             for ax, key in zip(axes, ("epochs", "flops")):
                 ax.errorbar([r[key] for r in rs], [r["best_val_loss"] for r in rs],
                             yerr=[r["best_val_stderr"] for r in rs] if obj == "mdm" else None,
-                            fmt="o-" if obj == "ar" else "s-", color=colors[obj], capsize=3, label=label)
-        if baselines.get((U, model)) is not None:
+                            fmt="o" if obj == "ar" else "s", ls=ls, color=colors[obj], capsize=3, label=label,
+                            mfc=colors[obj] if models.index(model) % 2 == 0 else "white")
+        if baselines.get((U, model)) is not None and U not in drawn_baselines:  # it depends on U alone
+            drawn_baselines.add(U)
             for ax in axes:
                 ax.axhline(baselines[(U, model)], color="gray", ls="--", lw=1, label=f"unigram of the U tokens, U={U:.3g}")
         x = crossings.get((U, model))
         if x:  # from here on MDM's best run at <= this compute beats AR's
             for ax, key in zip(axes, ("epochs", "flops")):
-                ax.axvline(x[key], color="gray", ls=":", lw=1, label=f"MDM overtakes AR (U={U:.3g})")
+                ax.axvline(x[key], color="gray", ls=":", lw=1, label=f"MDM overtakes AR ({model}, U={U:.3g})")
     for ax, xlabel in zip(axes, ("epochs over the U unique tokens", "training FLOPs (6 N D)")):
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("best validation loss (nats/token)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    epochs = sorted({round(r["epochs"], 2) for runs in groups.values() for r in runs if r["complete"]})
-    if epochs:  # the epoch counts themselves as ticks (1, 2, 4, ...), not powers of ten
+    epochs = [r["epochs"] for runs in groups.values() for r in runs if r["complete"]]
+    if epochs:  # powers of two as epoch ticks (1, 2, 4, ...): the plans double epochs, and labels never collide
+        lo, hi = math.floor(math.log2(min(epochs)) + 0.01), math.ceil(math.log2(max(epochs)) - 0.01)  # 0.999 epochs: 1
+        ticks = [2.0 ** k for k in range(lo, hi + 1)]
         axes[0].minorticks_off()
-        axes[0].set_xticks(epochs)
-        axes[0].set_xticklabels([f"{e:g}" for e in epochs])
+        axes[0].set_xticks(ticks)
+        axes[0].set_xticklabels([f"{t:g}" for t in ticks])
     fig.suptitle("Best validation loss per run: AR vs masked diffusion on repeated data")
     return fig
 
@@ -207,7 +219,8 @@ def draw(plt, groups, crossings, baselines):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", required=True, help="folder holding one sub-folder per run, each with a train.jsonl")
+    ap.add_argument("--runs", required=True,
+                    help="folder holding one sub-folder per run, each with a train.jsonl (or train.jsonl.gz)")
     ap.add_argument("--out", help="where results.md / results.csv / crossover.png go (default: --runs)")
     ap.add_argument("--val-data", help="validation dataset prefix: adds each comparison's unigram reference loss "
                     "(the training data is the one named in the runs' logs)")
@@ -217,7 +230,7 @@ def main(argv=None):
         if not os.path.isdir(args.runs):
             raise InputError(f"--runs '{args.runs}' is not a folder")
         dirs = sorted(d for d in (os.path.join(args.runs, n) for n in os.listdir(args.runs))
-                      if os.path.isfile(os.path.join(d, "train.jsonl")))
+                      if log_path(d))
         if not dirs:
             raise InputError(f"no run folders with a train.jsonl in '{args.runs}'")
         runs, left_out = [], []

@@ -26,23 +26,25 @@ mdm128=$(grep '^build/train_mdm .*--epochs 128 ' <<<"$out")
 # (7 validations at 1954 ... 13678, the 8th at the end)
 for w in "--eval-every 1954" "--warmup-samples 5000" "--mc-samples 16" "--stratified"; do has "$mdm128" "$w"; done
 hasnt "$out" "--ckpt-dir"
-has "$out" "steps=15625 "; has "$out" "ESTIMATED time"; has "$out" "scripts/plot_crossover.py --runs runs/crossover"
+has "$out" "steps=15625 "; has "$out" "predicted time 3.0 minutes (AR 2.81M / MDM 3.37M tok/s as measured on one H200, 2026-11-28)"; has "$out" "scripts/plot_crossover.py --runs runs/crossover"
 # cheapest first, ties (4 epochs) AR first
 order=$(grep -o '^build/train_[a-z]* .*--epochs [0-9]* ' <<<"$out" | sed -E 's/^build\/train_(gpt|mdm) .*--epochs ([0-9]+) $/\1\2/' | tr '\n' ' ')
 [ "$order" = "gpt1 gpt2 gpt4 mdm4 gpt8 gpt16 mdm16 gpt32 mdm64 mdm128 " ] && ok || bad "run order: $order"
-# The time limit on the estimated rates (1.5M / 1.1M tok/s + 5 s a run): the nine cheaper runs take 281.7 s, mdm_e128
-# 256e6 / 1.1e6 + 5 = 237.7 s, so the plan needs 519.4 s: a 519 s limit skips mdm_e128 alone, 520 s skips nothing.
-out=$(bash $X --dry-run --time-limit 519 2>&1)
-[ "$(grep -c '^build/train_' <<<"$out")" -eq 9 ] && ok || bad "--time-limit 519 should leave 9 runs"
-has "$out" "skipped mdm_e128: predicted 237.7s, 237s of the time limit left"
+# The time limit on the measured mini rates (AR 2,810,660 tok/s + 0.6 s a run, MDM 3,368,410 + 1.5), each run's
+# prediction rounded to 0.1 s: AR 1.3 + 2.0 + 3.4 + 6.3 + 12.0 + 23.4 = 48.4 s, MDM 3.9 + 11.0 + 39.5 = 54.4 s, so the
+# nine cheaper runs take 102.8 s and mdm_e128 256e6 / 3,368,410 + 1.5 = 77.5 s: the plan needs 180.3 s, so a 180 s
+# limit skips mdm_e128 alone (77.2 s left) and 181 s skips nothing.
+out=$(bash $X --dry-run --time-limit 180 2>&1)
+[ "$(grep -c '^build/train_' <<<"$out")" -eq 9 ] && ok || bad "--time-limit 180 should leave 9 runs"
+has "$out" "skipped mdm_e128: predicted 77.5s, 77s of the time limit left"
 has "$out" "--epochs-ar none --epochs-mdm 128 --time-limit 0"
-out=$(bash $X --dry-run --time-limit 520 2>&1)
-[ "$(grep -c '^build/train_' <<<"$out")" -eq 10 ] && ok || bad "--time-limit 520 should leave 10 runs"
+out=$(bash $X --dry-run --time-limit 181 2>&1)
+[ "$(grep -c '^build/train_' <<<"$out")" -eq 10 ] && ok || bad "--time-limit 181 should leave 10 runs"
 hasnt "$out" "skipped"
 out=$(bash $X --dry-run --trainer cpu --epochs-ar none --epochs-mdm 3 --mc-samples 32 -- --threads 2 2>&1)
 has "$out" "build/train_cpu --objective mdm"; has "$out" "--mc-samples 32"; has "$out" "--threads 2"
 [ "$(grep -c '^build/train_cpu ' <<<"$out")" -eq 1 ] && ok || bad "--epochs-ar none should leave one run"
-hasnt "$out" "ESTIMATED"
+hasnt "$out" "predicted time"
 has "$out" "warning: the CPU reference trains ~10^3 tokens/s"
 bash $X --help | grep -q '^usage:' && ok || bad "--help"
 bash $X --help | grep -q 'made by make data;' && ok || bad "--help text must print, not run, make data"
@@ -115,6 +117,10 @@ run $L/ar_e1 ar 1 10 "10:5.5:0"; run $L/ar_e4 ar 4 40 "40:5.0:0"; run $L/ar_e16 
 run $L/mdm_e4 mdm 4 40 "40:4.8:0.01"; run $L/mdm_e64 mdm 64 640 "640:4.3:0.01"
 out=$("$PY" scripts/plot_crossover.py --runs $L 2>&1)
 has "$out" "from 3.84e+11 FLOPs on (64 epochs, run mdm_e64; the crossing lies between 9.6e+10 and 3.84e+11 FLOPs)"
+has "$out" "note: AR's best is its longest run"   # ar_e16's best is its last validation: it may still improve
+run $L/ar_e16 ar 16 160 "80:4.4:0 160:4.5:0"     # ... but not once it peaked mid-run (it has overfit)
+out=$("$PY" scripts/plot_crossover.py --runs $L 2>&1)
+hasnt "$out" "note: AR's best is its longest run"
 run $S/mdm_e64 mdm 64 640 "640:4.49:0.01"
 out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/synth_out 2>&1)
 has "$out" "inconclusive: the best losses differ by 0.0100"; [ -f $tmp/synth_out/results.md ] && ok || bad "--out ignored"
@@ -148,6 +154,15 @@ out=$("$PY" scripts/plot_crossover.py --runs $S --out $tmp/ref 2>&1) && ok || ba
 has "$out" "note: run '$S/ar_e2' left out: log '$S/ar_e2/train.jsonl': no eval records after step 0"
 has "$out" "no crossover"
 mkdir -p $tmp/noeval && mv $S/ar_e2 $tmp/noeval/
+
+# ---- the archived GPU results (docs/results/*/runs, gzipped logs) regenerate byte for byte from their logs
+for A in docs/results/crossover_*/; do
+    out=$("$PY" scripts/plot_crossover.py --runs "$A/runs" --out $tmp/archive --val-data build/data/wiki_val 2>&1) &&
+        ok || bad "report of $A: $out"
+    for f in results.csv results.md; do
+        cmp -s "$A/$f" $tmp/archive/$f && ok || bad "$A$f is not what its logs say: $(diff "$A/$f" $tmp/archive/$f | head -5)"
+    done
+done
 expect_error "none of the 1 runs in '$tmp/noeval' has a validation after step 0" "$PY" scripts/plot_crossover.py --runs $tmp/noeval
 echo '{"kind": "eval", "step": 3, "val_loss": "x"}' >>$S/ar_e1/train.jsonl
 expect_error "ar_e1/train.jsonl' line 6" "$PY" scripts/plot_crossover.py --runs $S
