@@ -4,15 +4,13 @@
 # stratified Monte-Carlo ELBO, K >= 16, +- its standard error) tabulated and plotted against epochs and FLOPs, and
 # whether / from which compute MDM's best loss drops below AR's.
 #
-# THE DEFAULT GPU PLAN HAS NOT BEEN RUN YET. It is sized from an ESTIMATE, not a measurement: `make bench` measured
-# the 140m model (B=8, T=2048, one H200) at 272k tok/s AR and 202k tok/s MDM, i.e. 313 and 233 TFLOP/s at
-# 1.15 GFLOP/token (6N + 12*L*T*n*d). The mini model (15.9M parameters, 12.9M of them the tied embedding) at S=512
-# needs 6*15.9M + 12*4*512*256 = 102 MFLOP/token; at half the 140m's FLOP rate (its matrices are 3x narrower)
-# that is ~1.5M tok/s AR and ~1.1M tok/s MDM. The default plan (U = 2M; AR 1..32 epochs, MDM 4..128; 10 runs,
-# 32 x 512 tokens per step) trains 126M AR and 424M MDM tokens: ~8.7 minutes with start-up and validation.
-# --time-limit (default 590 s on the GPU) keeps the whole experiment under 10 minutes whatever the real rate:
-# runs go cheapest first, each one's time is predicted from the rates measured so far, and a run that would end
-# past the limit is skipped and named (rerun it later into the same --out).
+# The default GPU plan (U = 2M; AR 1..32 epochs, MDM 4..128; 10 runs, 32 x 512 tokens per step; 126M AR and 424M
+# MDM tokens) ran in 181 s on one H200 on 2026-11-28 (docs/results/crossover_h200_2026-11-28: mini trained at 2.8M
+# AR / 3.4M MDM tok/s, ~29 % MFU), and the same plan with --model 44m at AR 4..16, MDM 32, 80 epochs in 271 s.
+# Those measured rates (MEASURED below) predict a plan's time; --time-limit (default 590 s on the GPU) keeps the
+# experiment under 10 minutes whatever the rate on another card: runs go cheapest first, each one's time is
+# predicted from the rates measured so far in this experiment, and a run that would end past the limit is skipped
+# and named (rerun it later into the same --out).
 #
 # Why this setting. A PyTorch probe of the same model family at U = 0.5M C4 tokens (30M parameters, no dropout)
 # found no crossover (AR best NLL 6.95 at ~10 epochs, MDM best ELBO 7.07 at ~45, both overfitting beyond), with
@@ -24,13 +22,14 @@
 # Dropout 0.1 is the seed's. The paper's critical compute, C_crit(U) = 2.12e15 * (U/1e6)^2.174 FLOPs as recollected
 # in seed_spec section 7 (unconfirmed, and fitted far above this scale), is ~9.6e15 at U = 2M; the plan's runs
 # span ~1.9e14 (AR, 1 epoch) to ~2.4e16 (MDM, 128 epochs) at 6N = 95 MFLOP/token, so they bracket it.
-# Whether MDM overtakes AR here is the experiment's question, not an assumption.
+# Whether MDM overtakes AR here is the experiment's question, not an assumption. (On 2026-11-28 it did not: AR's best
+# NLL 5.58, MDM's best ELBO 5.77 +- 0.014 with the 3x larger 44m model; README, "Scaled-down crossover".)
 source "$(dirname "$0")/seed/common.sh"  # die / check_* / seed arithmetic / dry-run printing / train_run launcher
 
-# Estimated one-GPU throughput of the mini model at S=512 (see above; NOT measured) and start-up + validation per run.
-EST_TOKS_AR=1500000
-EST_TOKS_MDM=1100000
-EST_RUN_OVERHEAD_S=5
+# Measured one-GPU time model at S=512 (one H200, 2026-11-28, the runs above): training tok/s and the seconds a run
+# spends besides training steps (start-up, validations), per model and objective; other settings have no estimate.
+declare -A MEASURED=([mini:ar]="2810660 0.6" [mini:mdm]="3368410 1.5" [44m:ar]="1044870 1.2" [44m:mdm]="1078051 3.0")
+MEASURED_ON="one H200, 2026-11-28"
 DEFAULT_GPU_TIME_LIMIT=590  # seconds of training runs: the whole experiment within 10 minutes of one GPU
 OVERRUN_S=${CROSSOVER_OVERRUN_S:-20}  # with a time limit, a run still going this long past it is stopped
 
@@ -42,10 +41,10 @@ checkpoints). The report covers every OUT/*/train.jsonl, so a cut-off experiment
 the missing epoch counts into the same OUT (the last lines print that command). A failed run ends its objective
 (its later runs are skipped), not the experiment: the report covers what ran, then the script exits non-zero.
 
-The default GPU plan (mini, U=2M of the bundled Wikipedia sample, AR 1..32 and MDM 4..128 epochs) is ESTIMATED at
-~8.7 minutes on one H100/H200 (~1.5M AR / ~1.1M MDM tok/s, scaled by FLOPs from the measured 140m throughput); it
-has not been run yet. Runs go cheapest first; with a time limit, a run predicted (from the rates measured so far)
-to end past it is skipped and named, so the experiment stays within the limit.
+The default GPU plan (mini, U=2M of the bundled Wikipedia sample, AR 1..32 and MDM 4..128 epochs) ran in 181 s on
+one H200 (2026-11-28); the dry-run prints the time the rates measured then predict (mini and 44m at S=512). Runs go
+cheapest first; with a time limit, a run predicted (from the rates measured so far) to end past it is skipped and
+named, so the experiment stays within the limit.
 
 options:
   --trainer gpu|cpu     gpu: build/train_gpt + build/train_mdm; cpu: build/train_cpu --objective ar|mdm (default gpu)
@@ -180,11 +179,14 @@ done
 eval_every() { echo $(( ($1 + EVALS - 1) / EVALS )); }
 
 # The time model of a run: a fixed part (start-up, validations, the end) plus its tokens at the rate of training
-# steps. Estimated (mini at S=512 on the GPU only) until a run of the objective has been measured, then from that
-# objective's runs so far: the steps' time from the log's "ms" of each step, the rest of the wall time per run.
-declare -A EST_RATE TRAIN_SECONDS_DONE OTHER_SECONDS_DONE TOKENS_DONE RUNS_DONE
-if [ "$TRAINER_KIND" = gpu ] && [ "$MODEL" = mini ] && [ "$SEQ_LEN" = 512 ]; then
-    EST_RATE[ar]=$EST_TOKS_AR; EST_RATE[mdm]=$EST_TOKS_MDM
+# steps. From MEASURED (GPU, S=512, a model measured there) until a run of the objective has been measured here,
+# then from that objective's runs so far: the steps' time from the log's "ms" of each step, the rest of the wall
+# time per run.
+declare -A EST_RATE EST_OVERHEAD TRAIN_SECONDS_DONE OTHER_SECONDS_DONE TOKENS_DONE RUNS_DONE
+if [ "$TRAINER_KIND" = gpu ] && [ "$SEQ_LEN" = 512 ]; then
+    for obj in ar mdm; do
+        if [ -n "${MEASURED[$MODEL:$obj]:-}" ]; then read -r "EST_RATE[$obj]" "EST_OVERHEAD[$obj]" <<<"${MEASURED[$MODEL:$obj]}"; fi
+    done
 fi
 # predict_seconds OBJ TOKENS: the run's predicted wall time, or nothing when there is no rate to go by.
 predict_seconds() {
@@ -192,7 +194,7 @@ predict_seconds() {
         awk -v s="${TRAIN_SECONDS_DONE[$1]}" -v d="${TOKENS_DONE[$1]}" -v o="${OTHER_SECONDS_DONE[$1]}" \
             -v n="${RUNS_DONE[$1]}" -v t="$2" 'BEGIN { printf "%.1f", t * s / d + o / n }'
     elif [ -n "${EST_RATE[$1]:-}" ]; then
-        awk -v r="${EST_RATE[$1]}" -v t="$2" -v o=$EST_RUN_OVERHEAD_S 'BEGIN { printf "%.1f", t / r + o }'
+        awk -v r="${EST_RATE[$1]}" -v t="$2" -v o="${EST_OVERHEAD[$1]}" 'BEGIN { printf "%.1f", t / r + o }'
     fi
 }
 
@@ -218,10 +220,10 @@ if [ "$TRAINER_KIND" = cpu ] && [ $((tok_ar + tok_mdm)) -gt 2000000 ]; then
          "--epochs-ar 1,2 --epochs-mdm 1,2 --evals 2 --eval-batches 1"
 fi
 if [ "$TRAINER_KIND" = gpu ]; then
-    note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra="${EST_RATE[ar]:-0}" -v rm="${EST_RATE[mdm]:-0}" -v e="$est_s" 'BEGIN {
+    note "$(awk -v a="$tok_ar" -v m="$tok_mdm" -v ra="${EST_RATE[ar]:-0}" -v rm="${EST_RATE[mdm]:-0}" -v e="$est_s" -v on="$MEASURED_ON" 'BEGIN {
         printf "training tokens: AR %.1fM, MDM %.1fM; ", a / 1e6, m / 1e6
-        if (ra > 0) printf "ESTIMATED time (mini at ~%.1fM / %.1fM tok/s, not measured): %.1f minutes", ra / 1e6, rm / 1e6, e / 60
-        else printf "no time estimate for this model / sequence length (the estimate is for mini at S=512)" }')"
+        if (ra > 0 && rm > 0) printf "predicted time %.1f minutes (AR %.2fM / MDM %.2fM tok/s as measured on %s)", e / 60, ra / 1e6, rm / 1e6, on
+        else printf "no time prediction for this model / sequence length (measured: mini and 44m at S=512)" }')"
 fi
 limited() { awk -v l="$TIME_LIMIT" 'BEGIN { exit !(l > 0) }'; }
 if limited; then note "time limit: $TIME_LIMIT s of training runs (--time-limit; 0 = none)"; fi
@@ -308,14 +310,14 @@ done
 # The report covers every run folder with a log (a failed run's too, if it validated before failing).
 report_rc=0
 if [ "$DRY_RUN" = 1 ] || compgen -G "$OUT_DIR/*/train.jsonl" >/dev/null; then report || report_rc=$?; fi
-if [ "$DRY_RUN" != 1 ]; then  # the measured time model, to size the next plan with (EST_* above)
+if [ "$DRY_RUN" != 1 ]; then  # the measured time model, to size the next plan with (MEASURED above)
     rates=()
     for obj in ar mdm; do
         [ -n "${TOKENS_DONE[$obj]:-}" ] && rates+=("$(awk -v o="${obj^^}" -v t="${TOKENS_DONE[$obj]}" \
             -v s="${TRAIN_SECONDS_DONE[$obj]}" -v x="${OTHER_SECONDS_DONE[$obj]}" -v n="${RUNS_DONE[$obj]}" \
-            -v e="${EST_RATE[$obj]:-}" -v eo=$EST_RUN_OVERHEAD_S 'BEGIN {
+            -v e="${EST_RATE[$obj]:-}" -v eo="${EST_OVERHEAD[$obj]:-}" 'BEGIN {
             printf "%s %.0f tok/s + %.1f s a run", o, (s > 0 ? t / s : 0), x / n
-            if (e) printf " (estimate %.0f + %d)", e, eo }')")
+            if (e) printf " (predicted from %.0f + %.1f)", e, eo }')")
     done
     echo "crossover: $((i - ${#SKIPPED[@]} - ${#FAILED[@]} - ${#STOPPED[@]})) runs in $(printf '%.0f' "$elapsed")s; measured: $(IFS=';'; echo "${rates[*]:-none}" | sed 's/;/, /g')"
 fi
