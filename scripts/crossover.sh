@@ -6,7 +6,7 @@
 #
 # The default GPU plan (U = 2M; AR 1..32 epochs, MDM 4..128; 10 runs, 32 x 512 tokens per step; 126M AR and 424M
 # MDM tokens) ran in 181 s on one H200 on 2026-11-28 (docs/results/crossover_h200_2026-11-28: mini trained at 2.8M
-# AR / 3.4M MDM tok/s, ~29 % MFU), and the same plan with --model 44m at AR 4..16, MDM 32, 80 epochs in 271 s.
+# AR / 3.4M MDM tok/s, 30-35 % MFU), and the same plan with --model 44m at AR 4..16, MDM 32, 80 epochs in 271 s.
 # Those measured rates (MEASURED below) predict a plan's time; --time-limit (default 590 s on the GPU) keeps the
 # experiment under 10 minutes whatever the rate on another card: runs go cheapest first, each one's time is
 # predicted from the rates measured so far in this experiment, and a run that would end past the limit is skipped
