@@ -51,11 +51,13 @@ echo "training AR  -> $OUT/ar.log"
 echo "training MDM -> $OUT/mdm.log"
 "${MDM[@]}" "${COMMON[@]}" --ckpt-dir "$OUT/mdm" --log "$OUT/mdm.jsonl" "$@" >"$OUT/mdm.log"
 python3 - "$OUT/ar.jsonl" "$OUT/mdm.jsonl" <<'PY'
-import json, sys
+import sys
+sys.path.insert(0, "scripts")
+from analysis import read_log  # the trainers' JSONL logs, read as the analysis scripts read them
 def best(path):  # the best validation and the epoch count the model had seen by then
-    recs = [json.loads(l) for l in open(path) if '"kind": "eval"' in l or '"kind": "train"' in l]
-    b = min((r for r in recs if r["kind"] == "eval"), key=lambda e: e["val_loss"])
-    epoch = max((r["epoch"] for r in recs if r["kind"] == "train" and r["step"] <= b["step"]), default=0.0)
+    _, evals, trains = read_log(path)
+    b = min(evals, key=lambda e: e["val_loss"])
+    epoch = max((t["epoch"] for t in trains if t["step"] <= b["step"]), default=0.0)
     return b, epoch
 (ar, ar_epoch), (mdm, mdm_epoch) = best(sys.argv[1]), best(sys.argv[2])
 print()
