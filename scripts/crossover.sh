@@ -200,7 +200,7 @@ predict_seconds() {
 
 # The plan: steps by the seed's arithmetic (as train_run derives them), tokens, and the time estimate.
 declare -A STEPS_OF TOKENS_OF
-tok_ar=0; tok_mdm=0; est_s=0  # est_s: the runs' predicted seconds, by the estimate (no run measured yet)
+tok_ar=0; tok_mdm=0; est_s=0  # est_s: the runs' predicted seconds, from MEASURED (no run measured here yet)
 note "plan: $TRAINER_KIND trainer, $MODEL, U=$UNIQUE, S=$SEQ_LEN, batch $GLOBAL_BATCH, lr $LR -> $MIN_LR, dropout $DROPOUT," \
      "$EVALS validations per run on $((EVAL_ITERS * GLOBAL_BATCH)) sequences (MDM: K=$TRAIN_MC_SAMPLES stratified)"
 for r in "${RUNS[@]}"; do

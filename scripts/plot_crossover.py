@@ -8,7 +8,8 @@ training FLOPs, and whether / from which compute the best MDM run beats the best
 Writes DIR/results.md, DIR/results.csv and DIR/crossover.png (when matplotlib is importable; otherwise the PNG is
 skipped with a note). FLOPs are the seed's convention C = 6 N D (N = the seed's parameter formula, D = trained
 tokens). A run counts only when its log reaches its last planned step ("complete"); a cut-off run is listed but
-left out of the comparison and the plot, and one with no validation after step 0 is left out with a note. MDM beats AR only when its loss is lower by more than two standard errors.
+left out of the comparison and the plot, and one with no validation after step 0 is left out with a note. MDM beats
+AR only when its loss is lower by more than two standard errors.
 With --val-data, each comparison also gets a reference: the loss of a unigram model of its U training tokens.
 """
 import argparse
@@ -174,12 +175,15 @@ def fmt_row(r):
 def draw(plt, groups, crossings, baselines):
     colors = {"ar": "tab:blue", "mdm": "tab:red"}
     styles = ["-", "--", ":", "-."]  # one line style per model, so several models' runs stay apart in one figure
-    models = sorted({model for _, model in groups}, key=lambda m: min(r["params"] for (_, mm), rs in groups.items()
-                                                                      if mm == m for r in rs))
+    size = {}  # model -> parameters: the models in order of size pick the line styles
+    for (_, model), runs in groups.items():
+        size[model] = min(r["params"] for r in runs)
+    models = sorted(size, key=size.get)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     drawn_baselines = set()
     for (U, model), runs in groups.items():
-        ls = styles[models.index(model) % len(styles)]
+        m = models.index(model)
+        ls = styles[m % len(styles)]
         for obj in ("ar", "mdm"):
             rs = sorted((r for r in runs if r["objective"] == obj and r["complete"]), key=lambda r: r["flops"])
             if not rs:
@@ -190,7 +194,7 @@ def draw(plt, groups, crossings, baselines):
                 ax.errorbar([r[key] for r in rs], [r["best_val_loss"] for r in rs],
                             yerr=[r["best_val_stderr"] for r in rs] if obj == "mdm" else None,
                             fmt="o" if obj == "ar" else "s", ls=ls, color=colors[obj], capsize=3, label=label,
-                            mfc=colors[obj] if models.index(model) % 2 == 0 else "white")
+                            mfc=colors[obj] if m % 2 == 0 else "white")
         if baselines.get((U, model)) is not None and U not in drawn_baselines:  # it depends on U alone
             drawn_baselines.add(U)
             for ax in axes:
