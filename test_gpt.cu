@@ -446,20 +446,20 @@ static void check_zero_shards(const ModelConfig& cfg, const std::vector<float>& 
         s.destroy();
     }
     char name[80], detail[80];
-    snprintf(name, sizeof name, "ZeRO-1 %d ranks: shards tile the layout", W);
-    snprintf(detail, sizeof detail, "each at r * shard; %zu of %zu covered; %d ranks off", covered, n, bad_place);
-    check_true(name, bad_place == 0 && covered == n, detail);
-    snprintf(name, sizeof name, "ZeRO-1 %d ranks: set_state slices (bits)", W);
-    snprintf(detail, sizeof detail, "master, m, v; %d ranks off", bad_state);
-    check_true(name, bad_state == 0, detail);
-    snprintf(name, sizeof name, "ZeRO-1 %d ranks: step == one GPU (bits)", W);
-    snprintf(detail, sizeof detail, "master, m, v, bf16; AdamW is elementwise; %d ranks off", bad_step);
-    check_true(name, bad_step == 0, detail);
-    snprintf(name, sizeof name, "ZeRO-1 %d ranks: gather_whole places (bits)", W);
-    snprintf(detail, sizeof detail, "the checkpoint's source; %d ranks off", bad_gather);
-    check_true(name, bad_gather == 0, detail);
-    snprintf(name, sizeof name, "ZeRO-1 %d ranks: shard norms add up", W);
-    check_rel(name, fabs(sqrt(sumsq) - norm_whole) / norm_whole, TOL_NORM_EXACT, "fp64 sums, other order");
+    auto title = [&](const char* what) { snprintf(name, sizeof name, "ZeRO-1 %d ranks: %s", W, what); return name; };
+    // check ok WHAT DETAIL...: one summary row, its detail ending in how many ranks were off
+    auto check = [&](bool ok, const char* what, const char* why, int off) {
+        snprintf(detail, sizeof detail, "%s; %d ranks off", why, off);
+        check_true(title(what), ok, detail);
+    };
+    char tiles[48];
+    snprintf(tiles, sizeof tiles, "each at r * shard; %zu of %zu covered", covered, n);
+    check(bad_place == 0 && covered == n, "shards tile the layout", tiles, bad_place);
+    check(bad_state == 0, "set_state slices (bits)", "master, m, v", bad_state);
+    check(bad_step == 0, "step == one GPU (bits)", "master, m, v, bf16; AdamW is elementwise", bad_step);
+    check(bad_gather == 0, "gather_whole places (bits)", "the checkpoint's source", bad_gather);
+    check_rel(title("shard norms add up"), fabs(sqrt(sumsq) - norm_whole) / norm_whole, TOL_NORM_EXACT,
+              "fp64 sums, other order");
 }
 
 // GpuBackend (eval_gpu, generate_gpu) splits calls of more than its planned sequences into chunks: with room for
